@@ -1,1 +1,4 @@
 pub mod protocol;
+pub mod broker;
+pub mod net;
+pub mod config;

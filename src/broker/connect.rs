@@ -1,0 +1,426 @@
+//! CONNECT: accepting or refusing a client, finding or creating its session, takeover, and
+//! the other end of a session's life (detach, will, expiry).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::protocol::reason::{self, connack_v3};
+use crate::protocol::{ConnAck, Connect, Packet, Properties, ProtocolVersion};
+
+use super::core::{Broker, CloseReason, ConnId, Effect, Phase};
+use super::message::Message;
+use super::session::Session;
+use super::shared::ShardMsg;
+
+/// Why a CONNECT is refused, in both protocol generations' words.
+struct Refusal {
+    v3: u8,
+    v5: u8,
+}
+
+const NOT_AUTHORIZED: Refusal = Refusal {
+    v3: connack_v3::NOT_AUTHORIZED,
+    v5: reason::NOT_AUTHORIZED,
+};
+
+impl Broker {
+    pub(super) fn on_connect(&mut self, conn: ConnId, connect: Box<Connect>, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.version = connect.version;
+        let mut connect = connect;
+
+        if let Some(refusal) = self.check_connect(conn, &mut connect) {
+            self.refuse(conn, refusal, now);
+            return;
+        }
+
+        // The session may live on another shard: the connection moves there, the session
+        // never does (so no subscription in any replica has to change).
+        let client_id: Arc<str> = Arc::from(connect.client_id.as_str());
+        {
+            let mut registry = self.shared.registry();
+            match registry.get(&client_id) {
+                Some(&owner) if owner != self.shard => {
+                    drop(registry);
+                    self.transfer(conn, owner, connect);
+                    return;
+                }
+                Some(_) => {}
+                None => {
+                    registry.insert(client_id.clone(), self.shard);
+                }
+            }
+        }
+        self.accept(conn, connect, client_id, now);
+    }
+
+    /// A connection moved here by another shard, its CONNECT already read and checked.
+    pub fn adopt(
+        &mut self,
+        conn: ConnId,
+        listener: Arc<super::settings::ListenerSettings>,
+        peer: String,
+        connect: Box<Connect>,
+        now: Instant,
+    ) {
+        self.open(conn, listener, peer, now);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.version = connect.version;
+        }
+        // The session may have ended meanwhile, or moved on: ask the registry again.
+        self.on_connect_checked(conn, connect, now);
+    }
+
+    fn on_connect_checked(&mut self, conn: ConnId, connect: Box<Connect>, now: Instant) {
+        let client_id: Arc<str> = Arc::from(connect.client_id.as_str());
+        let mut registry = self.shared.registry();
+        match registry.get(&client_id) {
+            Some(&owner) if owner != self.shard => {
+                drop(registry);
+                self.transfer(conn, owner, connect);
+            }
+            _ => {
+                registry.insert(client_id.clone(), self.shard);
+                drop(registry);
+                self.accept(conn, connect, client_id, now);
+            }
+        }
+    }
+
+    /// Forgets a connection here and asks the shell to move it to the shard that owns its
+    /// session.
+    fn transfer(&mut self, conn: ConnId, to: u16, connect: Box<Connect>) {
+        let Some(c) = self.conns.remove(&conn) else { return };
+        self.effects.push(Effect::Transfer {
+            conn,
+            to,
+            connect,
+            listener: c.listener,
+            peer: c.peer,
+        });
+    }
+
+    /// Client id rules, authentication and limits; fills in a generated client id.
+    fn check_connect(&mut self, conn: ConnId, connect: &mut Connect) -> Option<Refusal> {
+        let c = self.conns.get(&conn)?;
+        let listener = &c.listener;
+        let version = connect.version;
+        if connect.client_id.is_empty() {
+            let v311_persistent = version == ProtocolVersion::V311 && !connect.clean_start;
+            if version == ProtocolVersion::V31 {
+                return Some(Refusal {
+                    v3: connack_v3::IDENTIFIER_REJECTED,
+                    v5: reason::CLIENT_IDENTIFIER_NOT_VALID,
+                });
+            }
+            if v311_persistent || !listener.allow_zero_length_clientid {
+                return Some(Refusal {
+                    v3: connack_v3::IDENTIFIER_REJECTED,
+                    v5: reason::UNSPECIFIED_ERROR,
+                });
+            }
+            connect.client_id = generate_client_id(&listener.auto_id_prefix);
+            connect.properties.assigned_client_identifier = Some(connect.client_id.clone());
+        }
+        if let Some(prefix) = &listener.clientid_prefixes {
+            if !connect.client_id.starts_with(prefix.as_str()) {
+                return Some(NOT_AUTHORIZED);
+            }
+        }
+        if let Some(will) = &connect.will {
+            if !super::topic::valid_topic_name(&will.topic) {
+                return Some(Refusal {
+                    v3: connack_v3::NOT_AUTHORIZED,
+                    v5: reason::TOPIC_NAME_INVALID,
+                });
+            }
+            if will.retain && !self.settings.retain_available {
+                return Some(Refusal {
+                    v3: connack_v3::NOT_AUTHORIZED,
+                    v5: reason::RETAIN_NOT_SUPPORTED,
+                });
+            }
+            if will.qos > listener.max_qos {
+                return Some(Refusal {
+                    v3: connack_v3::NOT_AUTHORIZED,
+                    v5: reason::QOS_NOT_SUPPORTED,
+                });
+            }
+        }
+        if connect.properties.authentication_method.is_some() {
+            return Some(Refusal {
+                v3: connack_v3::NOT_AUTHORIZED,
+                v5: reason::BAD_AUTHENTICATION_METHOD,
+            });
+        }
+        let anonymous = connect.username.as_deref().is_none_or(str::is_empty);
+        if anonymous && !listener.allow_anonymous {
+            return Some(NOT_AUTHORIZED);
+        }
+        if listener.use_username_as_clientid {
+            match &connect.username {
+                Some(name) if !name.is_empty() => connect.client_id = name.clone(),
+                _ => return Some(NOT_AUTHORIZED),
+            }
+        }
+        let max = self.settings.max_keepalive;
+        if max > 0 && version != ProtocolVersion::V5 && (connect.keep_alive > max || connect.keep_alive == 0) {
+            return Some(Refusal {
+                v3: connack_v3::IDENTIFIER_REJECTED,
+                v5: reason::UNSPECIFIED_ERROR,
+            });
+        }
+        None
+    }
+
+    fn refuse(&mut self, conn: ConnId, refusal: Refusal, now: Instant) {
+        let Some(version) = self.conns.get(&conn).map(|c| c.version) else { return };
+        let code = if version == ProtocolVersion::V5 {
+            refusal.v5
+        } else {
+            refusal.v3
+        };
+        let ack = ConnAck {
+            session_present: false,
+            code,
+            properties: Properties::default(),
+        };
+        self.send(conn, &Packet::ConnAck(ack));
+        self.close(conn, CloseReason::Refused, now);
+    }
+
+    /// The CONNECT is accepted and the session is ours: take it over or create it.
+    fn accept(&mut self, conn: ConnId, connect: Box<Connect>, client_id: Arc<str>, now: Instant) {
+        let version = connect.version;
+        let mut session_present = false;
+        if let Some(&slot) = self.by_client_id.get(&client_id) {
+            let old_conn = self.sessions.get(slot).and_then(|s| s.conn);
+            if let Some(old) = old_conn {
+                if self.conns.get(&old).is_some_and(|c| c.version == ProtocolVersion::V5) {
+                    self.send_disconnect(old, reason::SESSION_TAKEN_OVER);
+                }
+                // Mosquitto sends the old will when either side does not keep the session.
+                let old_keeps = self.sessions.get(slot).is_some_and(Session::is_persistent);
+                let send_will = connect.clean_start || !old_keeps;
+                self.close(old, CloseReason::TakenOver { send_will }, now);
+            }
+            let resumable = self.sessions.get(slot).is_some_and(|s| s.is_persistent());
+            if connect.clean_start || !resumable {
+                self.end_session(slot);
+            } else {
+                session_present = version != ProtocolVersion::V31;
+            }
+        }
+
+        let settings = self.settings.clone();
+        let slot = match self.by_client_id.get(&client_id) {
+            Some(&slot) if session_present => slot,
+            _ => {
+                let id = client_id.clone();
+                let slot = self.sessions.insert(|key| Session::new(key, id, version));
+                self.by_client_id.insert(client_id.clone(), slot);
+                // Ending the old session may have dropped the registry entry we hold.
+                self.shared.registry().insert(client_id.clone(), self.shard);
+                slot
+            }
+        };
+
+        let keep_alive = effective_keep_alive(&connect, settings.max_keepalive);
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.phase = Phase::Active;
+        c.session = Some(slot);
+        c.keep_alive = keep_alive;
+        c.client_id = client_id.clone();
+        c.max_packet_out = connect.properties.maximum_packet_size.unwrap_or(0);
+        let peer = c.peer.clone();
+
+        let Some(session) = self.sessions.get_mut(slot) else { return };
+        session.conn = Some(conn);
+        session.version = version;
+        session.disconnected_at = None;
+        session.username = connect.username.clone().filter(|u| !u.is_empty());
+        session.will = connect.will.clone();
+        session.expiry_interval = match version {
+            ProtocolVersion::V5 => connect.properties.session_expiry_interval.unwrap_or(0),
+            _ if connect.clean_start => 0,
+            _ => u32::MAX,
+        };
+        let client_max = connect.properties.receive_maximum.unwrap_or(u16::MAX);
+        session.inflight_max = match settings.max_inflight_messages {
+            0 => client_max,
+            ours => ours.min(client_max),
+        };
+
+        if settings.connection_messages {
+            let user = match &connect.username {
+                Some(u) => format!(", u'{u}'"),
+                None => String::new(),
+            };
+            log::info!(
+                "New client connected from {peer} as {client_id} (p{}, c{}, k{}{user}).",
+                log_protocol_number(version),
+                u8::from(connect.clean_start),
+                connect.keep_alive,
+            );
+        }
+
+        let mut properties = Properties::default();
+        if version == ProtocolVersion::V5 {
+            if keep_alive != connect.keep_alive {
+                properties.server_keep_alive = Some(keep_alive);
+            }
+            let listener = &self.conns[&conn].listener;
+            if listener.max_topic_alias > 0 {
+                properties.topic_alias_maximum = Some(listener.max_topic_alias);
+            }
+            properties.assigned_client_identifier = connect.properties.assigned_client_identifier.clone();
+            if !settings.retain_available {
+                properties.retain_available = Some(0);
+            }
+            if settings.max_packet_size > 0 {
+                properties.maximum_packet_size = Some(settings.max_packet_size);
+            }
+            if settings.max_inflight_messages > 0 {
+                properties.receive_maximum = Some(settings.max_inflight_messages);
+            }
+            if listener.max_qos < crate::protocol::QoS::ExactlyOnce {
+                properties.maximum_qos = Some(listener.max_qos.as_u8());
+            }
+        }
+        let ack = ConnAck {
+            session_present,
+            code: 0,
+            properties,
+        };
+        self.send(conn, &Packet::ConnAck(ack));
+        self.resume(slot, now);
+    }
+
+    /// The connection of a session ended: the will goes out (unless DISCONNECT said not to),
+    /// and a session that does not outlive its connection ends.
+    pub(super) fn detach_session(&mut self, slot: u32, why: CloseReason, now: Instant) {
+        let Some(session) = self.sessions.get_mut(slot) else { return };
+        session.conn = None;
+        session.disconnected_at = Some(now);
+        let will = session.will.take();
+        let origin = session.key;
+        let send_will = match why {
+            CloseReason::Disconnected { send_will } | CloseReason::TakenOver { send_will } => {
+                send_will
+            }
+            CloseReason::Refused => false,
+            _ => true,
+        };
+        if let (true, Some(will)) = (send_will, will) {
+            let message = Message {
+                topic: will.topic.clone(),
+                payload: will.payload.clone(),
+                qos: will.qos,
+                retain: will.retain,
+                properties: super::publish::forwarded_properties(&will.properties),
+                expires_at: will
+                    .properties
+                    .message_expiry_interval
+                    .map(|s| now + Duration::from_secs(u64::from(s))),
+                origin: Some(origin),
+            };
+            self.publish_message(Arc::new(message), now);
+        }
+        if self.sessions.get(slot).is_some_and(|s| s.expiry_interval == 0) {
+            self.end_session(slot);
+        }
+    }
+
+    /// Removes a session and everything that points at it.
+    pub(super) fn end_session(&mut self, slot: u32) {
+        let Some(session) = self.sessions.remove(slot) else { return };
+        if self.by_client_id.get(&session.client_id) == Some(&slot) {
+            self.by_client_id.remove(&session.client_id);
+            let mut registry = self.shared.registry();
+            if registry.get(&session.client_id) == Some(&self.shard) {
+                registry.remove(&session.client_id);
+            }
+        }
+        let key = session.key;
+        for filter in session.subscriptions.keys() {
+            self.router.unsubscribe(filter, key);
+            let filter = filter.clone();
+            self.broadcast(|| ShardMsg::Unsubscribe {
+                key,
+                filter: filter.clone(),
+            });
+        }
+    }
+
+    /// Ends disconnected sessions whose expiry interval has passed.
+    pub(super) fn expire_sessions(&mut self, now: Instant) {
+        let fallback = self.settings.persistent_client_expiration;
+        let expired: Vec<u32> = self
+            .sessions
+            .slots()
+            .filter(|&slot| {
+                let Some(s) = self.sessions.get(slot) else { return false };
+                let Some(since) = s.disconnected_at else { return false };
+                let lifetime = if s.expiry_interval == u32::MAX {
+                    match fallback {
+                        Some(d) => d,
+                        None => return false,
+                    }
+                } else {
+                    Duration::from_secs(u64::from(s.expiry_interval))
+                };
+                now.saturating_duration_since(since) >= lifetime
+            })
+            .collect();
+        for slot in expired {
+            if let Some(s) = self.sessions.get(slot) {
+                log::info!("Expiring client {} due to timeout.", s.client_id);
+            }
+            super::shared::Stats::add(&self.shared.stats.clients_expired, 1);
+            self.end_session(slot);
+        }
+    }
+}
+
+/// The keep-alive the broker enforces: the client's, capped by `max_keepalive` for v5 (3.x
+/// clients over the cap were refused).
+fn effective_keep_alive(connect: &Connect, max_keepalive: u16) -> u16 {
+    if max_keepalive > 0
+        && connect.version == ProtocolVersion::V5
+        && (connect.keep_alive > max_keepalive || connect.keep_alive == 0)
+    {
+        return max_keepalive;
+    }
+    connect.keep_alive
+}
+
+/// Mosquitto's protocol numbers in its log lines: 1 = 3.1, 2 = 3.1.1, 5 = 5.0.
+fn log_protocol_number(version: ProtocolVersion) -> u8 {
+    match version {
+        ProtocolVersion::V31 => 1,
+        ProtocolVersion::V311 => 2,
+        ProtocolVersion::V5 => 5,
+    }
+}
+
+/// `auto_id_prefix` followed by a random UUID-shaped id, as Mosquitto generates.
+fn generate_client_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No entropy source: fall back to the clock, uniqueness is what matters here.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        bytes = nanos.to_le_bytes();
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+    format!(
+        "{prefix}{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}

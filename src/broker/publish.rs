@@ -1,0 +1,353 @@
+//! PUBLISH in both directions: the incoming QoS flows, routing, and delivery into sessions
+//! within the in-flight window and the queue limits.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::protocol::{reason, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS};
+
+use super::core::{Broker, ConnId, OUTPUT_HIGH_WATER};
+use super::message::{Delivery, Message, SessionKey};
+use super::session::{OutState, QueueLimits};
+use super::shared::{ShardMsg, Stats};
+
+impl Broker {
+    pub(super) fn on_publish(&mut self, conn: ConnId, mut publish: Publish, now: Instant) {
+        let Some((slot, key)) = self.session_key_of(conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let version = c.version;
+        Stats::add(&self.shared.stats.publish_received, 1);
+
+        if version == ProtocolVersion::V5 {
+            if let Some(alias) = publish.properties.topic_alias.take() {
+                if alias == 0 || alias > c.listener.max_topic_alias {
+                    self.disconnect_with(conn, reason::TOPIC_ALIAS_INVALID, now);
+                    return;
+                }
+                if publish.topic.is_empty() {
+                    match c.topic_aliases.get(&alias) {
+                        Some(topic) => publish.topic = topic.clone(),
+                        None => {
+                            self.protocol_error(conn, now);
+                            return;
+                        }
+                    }
+                } else {
+                    c.topic_aliases.insert(alias, publish.topic.clone());
+                }
+            }
+        }
+        if !super::topic::valid_topic_name(&publish.topic) {
+            log::info!("Client {} sent an invalid topic, disconnecting.", self.describe(conn));
+            self.disconnect_with(conn, reason::TOPIC_NAME_INVALID, now);
+            return;
+        }
+        let c = &self.conns[&conn];
+        if publish.qos > c.listener.max_qos {
+            self.disconnect_with(conn, reason::QOS_NOT_SUPPORTED, now);
+            return;
+        }
+        if publish.retain && !self.settings.retain_available {
+            self.disconnect_with(conn, reason::RETAIN_NOT_SUPPORTED, now);
+            return;
+        }
+        if let Some(mount) = &c.listener.mount_point {
+            publish.topic = Arc::from(format!("{mount}{}", publish.topic));
+        }
+
+        let limit = self.settings.message_size_limit;
+        let oversize = limit > 0 && publish.payload.len() > limit as usize;
+        if oversize {
+            log::info!(
+                "Dropped too large PUBLISH from {} (q{}, r{}, m{}, '{}', ... ({} bytes))",
+                self.describe(conn),
+                publish.qos.as_u8(),
+                u8::from(publish.retain),
+                publish.packet_id,
+                publish.topic,
+                publish.payload.len()
+            );
+        }
+        let packet_id = publish.packet_id;
+        let qos = publish.qos;
+        let message = (!oversize).then(|| Arc::new(incoming_message(publish, key, now)));
+
+        match qos {
+            QoS::AtMostOnce => {
+                if let Some(message) = message {
+                    self.publish_message(message, now);
+                }
+            }
+            QoS::AtLeastOnce => {
+                let code = match message {
+                    Some(message) => match self.publish_message(message, now) {
+                        true => reason::SUCCESS,
+                        false => reason::NO_MATCHING_SUBSCRIBERS,
+                    },
+                    None => reason::IMPLEMENTATION_SPECIFIC_ERROR,
+                };
+                let ack = PubResponse::with_reason(packet_id, v5_only(version, code));
+                self.send(conn, &Packet::PubAck(ack));
+            }
+            QoS::ExactlyOnce => {
+                // Held until PUBREL (Mosquitto's choice among the two the standard allows), so
+                // a resent PUBLISH with the same id is never delivered twice.
+                let code = if message.is_none() {
+                    reason::IMPLEMENTATION_SPECIFIC_ERROR
+                } else {
+                    reason::SUCCESS
+                };
+                if let Some(session) = self.sessions.get_mut(slot) {
+                    if !session.incoming_qos2.contains_key(&packet_id) && message.is_some() {
+                        session.incoming_qos2.insert(packet_id, message);
+                    }
+                }
+                let rec = PubResponse::with_reason(packet_id, v5_only(version, code));
+                self.send(conn, &Packet::PubRec(rec));
+            }
+        }
+    }
+
+    pub(super) fn on_pubrel(&mut self, conn: ConnId, packet_id: u16, now: Instant) {
+        let Some(session) = self.session_of(conn) else { return };
+        let version = session.version;
+        let found = session.incoming_qos2.remove(&packet_id);
+        if let Some(Some(message)) = &found {
+            self.publish_message(message.clone(), now);
+        }
+        let code = match found {
+            Some(_) => reason::SUCCESS,
+            None => reason::PACKET_IDENTIFIER_NOT_FOUND,
+        };
+        let comp = PubResponse::with_reason(packet_id, v5_only(version, code));
+        self.send(conn, &Packet::PubComp(comp));
+    }
+
+    pub(super) fn on_puback(&mut self, conn: ConnId, packet_id: u16, now: Instant) {
+        let Some((slot, _)) = self.session_key_of(conn) else { return };
+        if self.sessions.get_mut(slot).is_some_and(|s| s.puback(packet_id)) {
+            self.pump(slot, now);
+        }
+    }
+
+    pub(super) fn on_pubrec(&mut self, conn: ConnId, packet_id: u16, code: u8, now: Instant) {
+        let Some((slot, _)) = self.session_key_of(conn) else { return };
+        let Some(session) = self.sessions.get_mut(slot) else { return };
+        let version = session.version;
+        if session.pubrec(packet_id, code) {
+            self.send(conn, &Packet::PubRel(PubResponse::new(packet_id)));
+        } else if code < 0x80 {
+            // Not (or no longer) ours: answer so the client can finish (v5 says with 0x92).
+            let code = v5_only(version, reason::PACKET_IDENTIFIER_NOT_FOUND);
+            self.send(conn, &Packet::PubRel(PubResponse::with_reason(packet_id, code)));
+        } else {
+            // A refused QoS 2 message frees its in-flight slot.
+            self.pump(slot, now);
+        }
+    }
+
+    pub(super) fn on_pubcomp(&mut self, conn: ConnId, packet_id: u16, now: Instant) {
+        let Some((slot, _)) = self.session_key_of(conn) else { return };
+        if self.sessions.get_mut(slot).is_some_and(|s| s.pubcomp(packet_id)) {
+            self.pump(slot, now);
+        }
+    }
+
+    /// Stores (if retained) and routes a message; true when it reached at least one session.
+    pub(super) fn publish_message(&mut self, message: Arc<Message>, now: Instant) -> bool {
+        if message.retain {
+            let mut retained = self.shared.retained();
+            if message.payload.is_empty() {
+                retained.remove(&message.topic);
+            } else {
+                retained.set(&message.topic, message.clone());
+            }
+        }
+        // Subscriptions made on other shards must be visible before routing (a client that
+        // saw its SUBACK expects the next publish to reach it).
+        self.process_inbox(now);
+        let mut targets = std::mem::take(&mut self.targets);
+        self.router.route(&message.topic, message.origin, &mut targets);
+        let reached = !targets.is_empty();
+        for target in targets.drain(..) {
+            let qos = if self.settings.upgrade_outgoing_qos {
+                target.qos
+            } else {
+                message.qos.min(target.qos)
+            };
+            let delivery = Delivery {
+                message: message.clone(),
+                qos,
+                retain: message.retain && target.retain_as_published,
+                subscription_ids: target.subscription_ids,
+            };
+            if target.key.shard == self.shard {
+                self.deliver_local(target.key, delivery, now);
+            } else {
+                self.outbox[usize::from(target.key.shard)].push(ShardMsg::Deliver {
+                    to: target.key,
+                    delivery,
+                });
+            }
+        }
+        self.targets = targets;
+        reached
+    }
+
+    /// Gives a delivery to a session of this shard: straight to its connection when the
+    /// window and the output buffer allow, else into its queue.
+    pub(super) fn deliver_local(&mut self, key: SessionKey, delivery: Delivery, now: Instant) {
+        let Some(slot) = self.sessions.slot_of(key) else { return };
+        let limits = self.queue_limits();
+        let queue_qos0 = self.settings.queue_qos0_messages;
+        let Some(session) = self.sessions.get_mut(slot) else { return };
+        let ready = match session.conn.and_then(|c| self.conns.get(&c)) {
+            None => {
+                if delivery.qos == QoS::AtMostOnce && !queue_qos0 {
+                    return;
+                }
+                false
+            }
+            Some(c) => {
+                c.out.len() < OUTPUT_HIGH_WATER
+                    && session.queue.is_empty()
+                    && (delivery.qos == QoS::AtMostOnce || session.has_inflight_room())
+            }
+        };
+        if !ready {
+            if session.enqueue(delivery, limits).is_err() {
+                Stats::add(&self.shared.stats.publish_dropped, 1);
+            }
+            return;
+        }
+        let Some(conn) = session.conn else { return };
+        self.send_delivery(conn, slot, delivery, now);
+    }
+
+    /// Sends what the queue holds while the window and the output buffer have room.
+    pub(super) fn pump(&mut self, slot: u32, now: Instant) {
+        loop {
+            let Some(session) = self.sessions.get_mut(slot) else { return };
+            let Some(conn) = session.conn else { return };
+            let Some(c) = self.conns.get(&conn) else { return };
+            if c.out.len() >= OUTPUT_HIGH_WATER {
+                return;
+            }
+            let Some(front) = session.queue_front() else { return };
+            if front.qos != QoS::AtMostOnce && !session.has_inflight_room() {
+                return;
+            }
+            let Some(delivery) = session.dequeue() else { return };
+            if delivery.message.is_expired(now) {
+                continue;
+            }
+            self.send_delivery(conn, slot, delivery, now);
+        }
+    }
+
+    fn send_delivery(&mut self, conn: ConnId, slot: u32, delivery: Delivery, now: Instant) {
+        let Some(session) = self.sessions.get_mut(slot) else { return };
+        let packet_id = if delivery.qos == QoS::AtMostOnce {
+            0
+        } else {
+            session.start_inflight(delivery.clone())
+        };
+        self.write_publish(conn, &delivery, packet_id, false, now);
+    }
+
+    /// Encodes one PUBLISH of a delivery for a connection.
+    fn write_publish(&mut self, conn: ConnId, d: &Delivery, packet_id: u16, dup: bool, now: Instant) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        let version = c.version;
+        let message = &d.message;
+        let topic = match &c.listener.mount_point {
+            Some(mount) => match message.topic.strip_prefix(mount.as_str()) {
+                Some(rest) => Arc::from(rest),
+                None => message.topic.clone(),
+            },
+            None => message.topic.clone(),
+        };
+        let mut properties = Properties::default();
+        if version == ProtocolVersion::V5 {
+            properties = message.properties.clone();
+            properties.subscription_identifiers = d.subscription_ids.clone();
+            if let Some(at) = message.expires_at {
+                let left = at.saturating_duration_since(now).as_secs();
+                properties.message_expiry_interval = Some(u32::try_from(left).unwrap_or(u32::MAX));
+            }
+        }
+        let publish = Publish {
+            dup,
+            qos: d.qos,
+            retain: d.retain,
+            topic,
+            packet_id,
+            payload: message.payload.clone(),
+            properties,
+        };
+        Stats::add(&self.shared.stats.publish_sent, 1);
+        self.send(conn, &Packet::Publish(publish));
+    }
+
+    /// A connection (re)attached to its session: resend what was in flight, then the queue.
+    pub(super) fn resume(&mut self, slot: u32, now: Instant) {
+        let Some(session) = self.sessions.get_mut(slot) else { return };
+        let Some(conn) = session.conn else { return };
+        session.expire_messages(now);
+        let inflight: Vec<_> = session.inflight.iter().cloned().collect();
+        for flight in inflight {
+            match flight.state {
+                OutState::AwaitPubComp => {
+                    self.send(conn, &Packet::PubRel(PubResponse::new(flight.packet_id)));
+                }
+                _ => self.write_publish(conn, &flight.delivery, flight.packet_id, true, now),
+            }
+        }
+        self.pump(slot, now);
+    }
+
+    pub(super) fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            max_messages: self.settings.max_queued_messages,
+            max_bytes: self.settings.max_queued_bytes,
+        }
+    }
+}
+
+/// The message a client's PUBLISH becomes.
+fn incoming_message(publish: Publish, origin: SessionKey, now: Instant) -> Message {
+    let expires_at = publish
+        .properties
+        .message_expiry_interval
+        .map(|s| now + Duration::from_secs(u64::from(s)));
+    Message {
+        properties: forwarded_properties(&publish.properties),
+        topic: publish.topic,
+        payload: publish.payload,
+        qos: publish.qos,
+        retain: publish.retain,
+        expires_at,
+        origin: Some(origin),
+    }
+}
+
+/// The properties a server forwards unchanged to subscribers (v5 §3.3.2.3).
+pub(super) fn forwarded_properties(p: &Properties) -> Properties {
+    Properties {
+        payload_format_indicator: p.payload_format_indicator,
+        content_type: p.content_type.clone(),
+        response_topic: p.response_topic.clone(),
+        correlation_data: p.correlation_data.clone(),
+        user_properties: p.user_properties.clone(),
+        ..Properties::default()
+    }
+}
+
+/// 3.x acknowledgements carry no reason code.
+fn v5_only(version: ProtocolVersion, code: u8) -> u8 {
+    if version == ProtocolVersion::V5 {
+        code
+    } else {
+        reason::SUCCESS
+    }
+}

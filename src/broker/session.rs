@@ -1,0 +1,306 @@
+//! One client's session: what outlives its network connection (MQTT 3.1.1 §4.1, 5.0 §4.1).
+//!
+//! The session owns the outgoing QoS state (in-flight window, queue, packet identifiers), the
+//! incoming QoS 2 identifiers not yet released, and the subscriptions. It writes nothing
+//! itself: it hands out the deliveries that may be sent now, and the core encodes them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::protocol::{LastWill, ProtocolVersion, QoS, SubscriptionOptions};
+
+use super::message::{Delivery, Message, SessionKey};
+
+/// A subscription as the session remembers it (and as the router indexes it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubEntry {
+    pub options: SubscriptionOptions,
+    /// v5 Subscription Identifier, sent back with every matching PUBLISH.
+    pub subscription_id: Option<u32>,
+}
+
+/// Where an outgoing QoS 1/2 message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutState {
+    /// QoS 1 PUBLISH sent, PUBACK awaited.
+    AwaitPubAck,
+    /// QoS 2 PUBLISH sent, PUBREC awaited.
+    AwaitPubRec,
+    /// PUBREL sent, PUBCOMP awaited.
+    AwaitPubComp,
+}
+
+#[derive(Clone, Debug)]
+pub struct InFlight {
+    pub packet_id: u16,
+    pub delivery: Delivery,
+    pub state: OutState,
+}
+
+/// Why a delivery did not make it into the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dropped {
+    /// The queue is at `max_queued_messages`/`max_queued_bytes`.
+    QueueFull,
+    /// QoS 0 for a disconnected client without `queue_qos0_messages`.
+    Offline,
+}
+
+/// Limits the session's queue obeys.
+#[derive(Clone, Copy, Debug)]
+pub struct QueueLimits {
+    pub max_messages: usize,
+    pub max_bytes: usize,
+}
+
+pub struct Session {
+    pub key: SessionKey,
+    pub client_id: Arc<str>,
+    pub username: Option<String>,
+    pub version: ProtocolVersion,
+    /// The connection currently attached, if any.
+    pub conn: Option<usize>,
+    /// Seconds the session outlives its connection; `u32::MAX` never expires (3.x persistent).
+    pub expiry_interval: u32,
+    pub disconnected_at: Option<Instant>,
+    /// Keyed by the filter as subscribed (including any `$share/group/` prefix).
+    pub subscriptions: HashMap<Arc<str>, SubEntry>,
+    pub inflight: VecDeque<InFlight>,
+    pub queue: VecDeque<Delivery>,
+    queued_bytes: usize,
+    /// QoS 2 messages received (PUBREC sent) and waiting for PUBREL before they are published.
+    pub incoming_qos2: HashMap<u16, Option<Arc<Message>>>,
+    pub will: Option<LastWill>,
+    /// How many QoS 1/2 messages may be in flight to the client (our setting, or the client's
+    /// v5 Receive Maximum if smaller); 0 = unlimited.
+    pub inflight_max: u16,
+    last_packet_id: u16,
+}
+
+impl Session {
+    pub fn new(key: SessionKey, client_id: Arc<str>, version: ProtocolVersion) -> Session {
+        Session {
+            key,
+            client_id,
+            username: None,
+            version,
+            conn: None,
+            expiry_interval: 0,
+            disconnected_at: None,
+            subscriptions: HashMap::new(),
+            inflight: VecDeque::new(),
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            incoming_qos2: HashMap::new(),
+            will: None,
+            inflight_max: 20,
+            last_packet_id: 0,
+        }
+    }
+
+    /// True when a QoS 1/2 delivery may be put in flight now.
+    pub fn has_inflight_room(&self) -> bool {
+        self.inflight_max == 0 || self.inflight.len() < usize::from(self.inflight_max)
+    }
+
+    /// The next free packet identifier, counting from 1 as Mosquitto does.
+    pub fn next_packet_id(&mut self) -> u16 {
+        loop {
+            self.last_packet_id = self.last_packet_id.wrapping_add(1);
+            if self.last_packet_id == 0 {
+                self.last_packet_id = 1;
+            }
+            let id = self.last_packet_id;
+            if !self.inflight.iter().any(|f| f.packet_id == id) {
+                return id;
+            }
+        }
+    }
+
+    /// Records a QoS 1/2 delivery as sent; returns its packet identifier.
+    pub fn start_inflight(&mut self, delivery: Delivery) -> u16 {
+        let packet_id = self.next_packet_id();
+        let state = if delivery.qos == QoS::ExactlyOnce {
+            OutState::AwaitPubRec
+        } else {
+            OutState::AwaitPubAck
+        };
+        self.inflight.push_back(InFlight {
+            packet_id,
+            delivery,
+            state,
+        });
+        packet_id
+    }
+
+    fn position(&self, packet_id: u16, state: OutState) -> Option<usize> {
+        self.inflight
+            .iter()
+            .position(|f| f.packet_id == packet_id && f.state == state)
+    }
+
+    /// PUBACK received: the QoS 1 delivery is done. False when no such delivery was in flight.
+    pub fn puback(&mut self, packet_id: u16) -> bool {
+        match self.position(packet_id, OutState::AwaitPubAck) {
+            Some(i) => {
+                self.inflight.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// PUBREC received: answer with PUBREL. False when no QoS 2 delivery waited for it.
+    /// A failure reason code (v5, >= 0x80) ends the flow instead.
+    pub fn pubrec(&mut self, packet_id: u16, reason: u8) -> bool {
+        match self.position(packet_id, OutState::AwaitPubRec) {
+            Some(i) if reason >= 0x80 => {
+                self.inflight.remove(i);
+                false
+            }
+            Some(i) => {
+                self.inflight[i].state = OutState::AwaitPubComp;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// PUBCOMP received: the QoS 2 delivery is done.
+    pub fn pubcomp(&mut self, packet_id: u16) -> bool {
+        match self.position(packet_id, OutState::AwaitPubComp) {
+            Some(i) => {
+                self.inflight.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Puts a delivery at the back of the queue, within the limits.
+    pub fn enqueue(&mut self, delivery: Delivery, limits: QueueLimits) -> Result<(), Dropped> {
+        let size = delivery.message.payload.len();
+        let full_count = limits.max_messages > 0 && self.queue.len() >= limits.max_messages;
+        let full_bytes = limits.max_bytes > 0 && self.queued_bytes + size > limits.max_bytes;
+        if full_count || full_bytes {
+            return Err(Dropped::QueueFull);
+        }
+        self.queued_bytes += size;
+        self.queue.push_back(delivery);
+        Ok(())
+    }
+
+    pub fn queue_front(&self) -> Option<&Delivery> {
+        self.queue.front()
+    }
+
+    pub fn dequeue(&mut self) -> Option<Delivery> {
+        let delivery = self.queue.pop_front()?;
+        self.queued_bytes = self.queued_bytes.saturating_sub(delivery.message.payload.len());
+        Some(delivery)
+    }
+
+    /// After a reconnect, the in-flight window may be smaller than what is in flight; nothing
+    /// is dropped, the excess simply completes before anything new is sent.
+    pub fn is_persistent(&self) -> bool {
+        self.expiry_interval > 0
+    }
+
+    /// Messages held for the client (in flight and queued), for `$SYS` and limits.
+    pub fn stored_messages(&self) -> usize {
+        self.inflight.len() + self.queue.len()
+    }
+
+    /// Drops queued and in-flight messages whose v5 expiry has passed (MQTT-3.3.2-5).
+    pub fn expire_messages(&mut self, now: Instant) {
+        let before = self.queue.len();
+        self.queue.retain(|d| !d.message.is_expired(now));
+        if self.queue.len() != before {
+            self.queued_bytes = self.queue.iter().map(|d| d.message.payload.len()).sum();
+        }
+        // A PUBLISH already sent but not acknowledged may still be expired; one waiting for
+        // PUBCOMP must complete (the PUBREL is the only thing left to resend).
+        self.inflight.retain(|f| {
+            f.state == OutState::AwaitPubComp || !f.delivery.message.is_expired(now)
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn key() -> SessionKey {
+        SessionKey {
+            shard: 0,
+            slot: 0,
+            generation: 0,
+        }
+    }
+
+    fn delivery(qos: QoS, payload: &'static [u8]) -> Delivery {
+        Delivery {
+            message: Arc::new(Message {
+                topic: Arc::from("t"),
+                payload: Bytes::from_static(payload),
+                qos,
+                retain: false,
+                properties: Default::default(),
+                expires_at: None,
+                origin: None,
+            }),
+            qos,
+            retain: false,
+            subscription_ids: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn packet_ids_start_at_one_and_skip_those_in_flight() {
+        let mut s = Session::new(key(), Arc::from("c"), ProtocolVersion::V311);
+        assert_eq!(s.start_inflight(delivery(QoS::AtLeastOnce, b"a")), 1);
+        assert_eq!(s.start_inflight(delivery(QoS::AtLeastOnce, b"a")), 2);
+        s.last_packet_id = u16::MAX;
+        // Wraps past 0 and skips 1 and 2, which are still in flight.
+        assert_eq!(s.next_packet_id(), 3);
+    }
+
+    #[test]
+    fn qos2_flow_moves_through_its_states() {
+        let mut s = Session::new(key(), Arc::from("c"), ProtocolVersion::V311);
+        let id = s.start_inflight(delivery(QoS::ExactlyOnce, b"a"));
+        assert!(!s.puback(id), "a PUBACK does not complete a QoS 2 flow");
+        assert!(!s.pubcomp(id), "PUBCOMP before PUBREC is out of order");
+        assert!(s.pubrec(id, 0));
+        assert!(!s.pubrec(id, 0), "a second PUBREC finds nothing waiting for it");
+        assert!(s.pubcomp(id));
+        assert!(s.inflight.is_empty());
+    }
+
+    #[test]
+    fn queue_limits_count_messages_and_bytes() {
+        let mut s = Session::new(key(), Arc::from("c"), ProtocolVersion::V311);
+        let by_count = QueueLimits {
+            max_messages: 2,
+            max_bytes: 0,
+        };
+        assert!(s.enqueue(delivery(QoS::AtLeastOnce, b"a"), by_count).is_ok());
+        assert!(s.enqueue(delivery(QoS::AtLeastOnce, b"b"), by_count).is_ok());
+        assert_eq!(
+            s.enqueue(delivery(QoS::AtLeastOnce, b"c"), by_count),
+            Err(Dropped::QueueFull)
+        );
+        let by_bytes = QueueLimits {
+            max_messages: 0,
+            max_bytes: 3,
+        };
+        assert_eq!(
+            s.enqueue(delivery(QoS::AtLeastOnce, b"cc"), by_bytes),
+            Err(Dropped::QueueFull)
+        );
+        assert_eq!(s.dequeue().map(|d| d.message.payload.clone()), Some(Bytes::from_static(b"a")));
+        assert!(s.enqueue(delivery(QoS::AtLeastOnce, b"cc"), by_bytes).is_ok());
+    }
+}

@@ -1,0 +1,122 @@
+//! State the shards share, and the messages they send one another.
+//!
+//! Nothing here is touched per delivered message: the client registry is read on CONNECT, the
+//! retained store on retained publishes and on SUBSCRIBE, and the shard links carry batches
+//! (one lock and one wake-up per batch, not per message).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::message::{Delivery, Message, SessionKey};
+use super::retained::RetainedStore;
+use super::session::SubEntry;
+
+/// What one shard tells another.
+#[derive(Debug)]
+pub enum ShardMsg {
+    /// A message for a session the receiving shard owns.
+    Deliver { to: SessionKey, delivery: Delivery },
+    /// A session subscribed: the receiving shard updates its replica of the subscription index.
+    Subscribe {
+        key: SessionKey,
+        filter: Arc<str>,
+        entry: SubEntry,
+    },
+    /// A session unsubscribed (or ended).
+    Unsubscribe { key: SessionKey, filter: Arc<str> },
+}
+
+/// The inbox of one shard.
+#[derive(Default)]
+pub struct ShardLink {
+    queue: Mutex<Vec<ShardMsg>>,
+    pending: AtomicBool,
+}
+
+impl ShardLink {
+    /// Appends a batch; returns true when the receiver must be woken (its inbox was empty).
+    pub fn push(&self, batch: &mut Vec<ShardMsg>) -> bool {
+        let mut queue = lock(&self.queue);
+        let was_empty = queue.is_empty();
+        queue.append(batch);
+        self.pending.store(true, Ordering::Release);
+        was_empty
+    }
+
+    /// Takes everything queued; cheap (one atomic load) when nothing is.
+    pub fn take(&self, into: &mut Vec<ShardMsg>) {
+        if !self.pending.load(Ordering::Acquire) {
+            return;
+        }
+        let mut queue = lock(&self.queue);
+        self.pending.store(false, Ordering::Release);
+        if into.is_empty() {
+            std::mem::swap(into, &mut queue);
+        } else {
+            into.append(&mut queue);
+        }
+    }
+
+    pub fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+}
+
+/// Counters behind `$SYS/broker/...`; relaxed atomics, summed when published.
+#[derive(Default)]
+pub struct Stats {
+    pub messages_received: AtomicU64,
+    pub messages_sent: AtomicU64,
+    pub publish_received: AtomicU64,
+    pub publish_sent: AtomicU64,
+    pub publish_dropped: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub connections: AtomicU64,
+    pub clients_expired: AtomicU64,
+}
+
+impl Stats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Broker-wide state, one per process.
+pub struct Shared {
+    pub links: Vec<ShardLink>,
+    /// Which shard owns the session of each client id.
+    pub registry: Mutex<HashMap<Arc<str>, u16>>,
+    pub retained: Mutex<RetainedStore<Arc<Message>>>,
+    pub stats: Stats,
+}
+
+impl Shared {
+    pub fn new(shards: usize) -> Arc<Shared> {
+        Arc::new(Shared {
+            links: (0..shards.max(1)).map(|_| ShardLink::default()).collect(),
+            registry: Mutex::new(HashMap::new()),
+            retained: Mutex::new(RetainedStore::new()),
+            stats: Stats::default(),
+        })
+    }
+
+    pub fn shards(&self) -> usize {
+        self.links.len()
+    }
+
+    pub fn registry(&self) -> MutexGuard<'_, HashMap<Arc<str>, u16>> {
+        lock(&self.registry)
+    }
+
+    pub fn retained(&self) -> MutexGuard<'_, RetainedStore<Arc<Message>>> {
+        lock(&self.retained)
+    }
+}
+
+/// A poisoned lock means another shard panicked while holding it; the data is still
+/// consistent for our uses (every critical section is a single map operation), so go on.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

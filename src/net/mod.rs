@@ -1,0 +1,170 @@
+//! The I/O shell: listening sockets, worker threads with their mio loops, signals.
+//!
+//! Everything that touches a socket or the clock lives here; the protocol and the broker
+//! rules live in `protocol` and `broker`.
+
+mod listen;
+pub mod process;
+mod worker;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use bytes::BytesMut;
+use mio::net::TcpStream;
+use mio::{Poll, Waker};
+
+use crate::broker::{Broker, ListenerSettings, Settings, Shared};
+use crate::protocol::Connect;
+
+pub use listen::{bind_listener, ListenSpec};
+
+/// A listening socket and the settings of clients that arrive through it.
+pub struct BoundListener {
+    pub settings: Arc<ListenerSettings>,
+}
+
+/// Messages between worker shells (the cores talk through [`Shared`]).
+pub enum Control {
+    /// A connection whose session lives on the receiving worker.
+    Adopt {
+        stream: TcpStream,
+        input: BytesMut,
+        settings: Arc<ListenerSettings>,
+        peer: String,
+        connect: Box<Connect>,
+    },
+}
+
+/// What the workers share: their wakers and control channels, and the stop flag.
+pub struct Runtime {
+    wakers: Vec<Waker>,
+    control: Vec<Mutex<Sender<Control>>>,
+    pub stopping: AtomicBool,
+    pub nodelay: bool,
+}
+
+impl Runtime {
+    pub fn wake(&self, worker: u16) {
+        if let Some(waker) = self.wakers.get(usize::from(worker)) {
+            let _ = waker.wake();
+        }
+    }
+
+    pub fn send(&self, worker: u16, msg: Control) {
+        if let Some(sender) = self.control.get(usize::from(worker)) {
+            let sent = sender
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .send(msg)
+                .is_ok();
+            if sent {
+                self.wake(worker);
+            }
+        }
+    }
+
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        for worker in 0..self.wakers.len() {
+            self.wake(worker as u16);
+        }
+    }
+}
+
+/// How to run: the listeners, the broker settings and the number of worker threads.
+pub struct ServerSpec {
+    pub listeners: Vec<(ListenSpec, Arc<ListenerSettings>)>,
+    pub settings: Arc<Settings>,
+    pub threads: usize,
+    pub nodelay: bool,
+}
+
+/// A running broker: its workers and the handle that stops them.
+pub struct Server {
+    runtime: Arc<Runtime>,
+    workers: Vec<thread::JoinHandle<()>>,
+    /// The addresses actually bound (port 0 resolved), for tests and logs.
+    pub local_addrs: Vec<SocketAddr>,
+}
+
+impl Server {
+    /// Binds every listener and starts the workers.
+    pub fn start(spec: ServerSpec) -> io::Result<Server> {
+        let threads = spec.threads.max(1);
+        let mut sockets = Vec::new();
+        let mut local_addrs = Vec::new();
+        for (listen, settings) in &spec.listeners {
+            for socket in bind_listener(listen)? {
+                local_addrs.push(socket.local_addr()?);
+                sockets.push((socket, settings.clone()));
+            }
+        }
+        let shared = Shared::new(threads);
+        let mut polls = Vec::new();
+        let mut wakers = Vec::new();
+        let mut senders = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..threads {
+            let poll = Poll::new()?;
+            wakers.push(worker::Worker::waker(&poll)?);
+            polls.push(poll);
+            let (tx, rx) = mpsc::channel();
+            senders.push(Mutex::new(tx));
+            receivers.push(rx);
+        }
+        let runtime = Arc::new(Runtime {
+            wakers,
+            control: senders,
+            stopping: AtomicBool::new(false),
+            nodelay: spec.nodelay,
+        });
+        let mut workers = Vec::new();
+        for (index, (poll, control)) in polls.into_iter().zip(receivers).enumerate() {
+            let mut listeners = Vec::new();
+            for (socket, settings) in &sockets {
+                let clone = socket.try_clone()?;
+                listeners.push((
+                    mio::net::TcpListener::from_std(clone),
+                    BoundListener {
+                        settings: settings.clone(),
+                    },
+                ));
+            }
+            let broker = Broker::new(index as u16, spec.settings.clone(), shared.clone());
+            let worker = worker::Worker::new(
+                index as u16,
+                poll,
+                broker,
+                listeners,
+                control,
+                runtime.clone(),
+            )?;
+            let handle = thread::Builder::new()
+                .name(format!("midge-worker-{index}"))
+                .spawn(move || worker.run())?;
+            workers.push(handle);
+        }
+        Ok(Server {
+            runtime,
+            workers,
+            local_addrs,
+        })
+    }
+
+    /// Asks every worker to stop (clients closed, wills sent).
+    pub fn stop(&self) {
+        self.runtime.stop();
+    }
+
+    /// Waits for the workers to finish.
+    pub fn join(self) {
+        for worker in self.workers {
+            let _ = worker.join();
+        }
+    }
+}

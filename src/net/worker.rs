@@ -1,0 +1,382 @@
+//! One worker thread: a mio poll loop that owns a share of the connections and the broker
+//! core of its shard.
+//!
+//! Every listening socket is registered with every worker; whichever wakes first accepts, so
+//! connections spread over the workers without a hand-off. A connection stays on the worker
+//! that accepted it unless its CONNECT names a session another shard owns; then the socket
+//! moves there (sessions never move).
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::broker::{Broker, ConnId, Effect};
+
+use super::{BoundListener, Control, Runtime};
+
+const WAKER: Token = Token(0);
+/// Tokens below this are listeners; connections count up from here.
+const FIRST_CONN: usize = 1 << 20;
+/// How much one connection may read per loop turn before others get their go.
+const READ_BUDGET: usize = 256 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
+/// Keep-alive and expiry checks; signals are looked at on the same beat.
+const TICK: Duration = Duration::from_millis(100);
+
+struct Connection {
+    stream: TcpStream,
+    input: BytesMut,
+    /// WRITABLE interest is registered (the last write hit WouldBlock).
+    want_write: bool,
+}
+
+pub struct Worker {
+    index: u16,
+    poll: Poll,
+    broker: Broker,
+    listeners: Vec<(TcpListener, BoundListener)>,
+    conns: HashMap<ConnId, Connection>,
+    next_token: usize,
+    control: Receiver<Control>,
+    runtime: Arc<Runtime>,
+    flush: Vec<ConnId>,
+}
+
+impl Worker {
+    pub fn new(
+        index: u16,
+        poll: Poll,
+        broker: Broker,
+        listeners: Vec<(TcpListener, BoundListener)>,
+        control: Receiver<Control>,
+        runtime: Arc<Runtime>,
+    ) -> io::Result<Worker> {
+        let mut worker = Worker {
+            index,
+            poll,
+            broker,
+            listeners,
+            conns: HashMap::new(),
+            next_token: FIRST_CONN,
+            control,
+            runtime,
+            flush: Vec::new(),
+        };
+        for (i, (listener, _)) in worker.listeners.iter_mut().enumerate() {
+            worker
+                .poll
+                .registry()
+                .register(listener, Token(1 + i), Interest::READABLE)?;
+        }
+        Ok(worker)
+    }
+
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut last_tick = Instant::now();
+        loop {
+            if let Err(err) = self.poll.poll(&mut events, Some(TICK)) {
+                if err.kind() != io::ErrorKind::Interrupted {
+                    log::error!("Worker {}: poll failed: {err}", self.index);
+                    return;
+                }
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => {}
+                    Token(t) if t < FIRST_CONN => self.accept(t - 1, now),
+                    Token(conn) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read(conn, now);
+                        }
+                        if event.is_writable() {
+                            self.flush.push(conn);
+                        }
+                    }
+                }
+            }
+            self.take_control(now);
+            self.broker.process_inbox(now);
+            if now.duration_since(last_tick) >= TICK {
+                last_tick = now;
+                self.broker.tick(now);
+            }
+            if self.runtime.stopping.load(Ordering::Acquire) {
+                self.broker.shutdown(now);
+                self.settle(now);
+                self.write_all_and_close();
+                return;
+            }
+            self.settle(now);
+        }
+    }
+
+    /// Carries out what the core asked for until it asks for nothing more: cross-shard
+    /// batches first (a subscription must reach the other replicas before its SUBACK reaches
+    /// the client), then effects, then writes (which may free room for queued messages).
+    fn settle(&mut self, now: Instant) {
+        loop {
+            for shard in self.broker.flush_outbox() {
+                self.runtime.wake(shard);
+            }
+            let effects = self.broker.take_effects();
+            self.broker.take_flush_list(&mut self.flush);
+            if effects.is_empty() && self.flush.is_empty() {
+                return;
+            }
+            for effect in effects {
+                match effect {
+                    Effect::Close(conn) => {
+                        self.write(conn, now);
+                        self.drop_connection(conn, now);
+                    }
+                    Effect::Transfer {
+                        conn,
+                        to,
+                        connect,
+                        listener,
+                        peer,
+                    } => self.transfer(conn, to, connect, listener, peer),
+                }
+            }
+            let mut flush = std::mem::take(&mut self.flush);
+            flush.sort_unstable();
+            flush.dedup();
+            for conn in flush.drain(..) {
+                self.write(conn, now);
+            }
+            self.flush = flush;
+        }
+    }
+
+    fn accept(&mut self, index: usize, now: Instant) {
+        loop {
+            let Some((listener, bound)) = self.listeners.get(index) else { return };
+            match listener.accept() {
+                Ok((mut stream, peer)) => {
+                    let settings = bound.settings.clone();
+                    if self.runtime.nodelay {
+                        let _ = stream.set_nodelay(true);
+                    }
+                    let token = self.next_token;
+                    self.next_token += 1;
+                    if let Err(err) =
+                        self.poll
+                            .registry()
+                            .register(&mut stream, Token(token), Interest::READABLE)
+                    {
+                        log::warn!("Could not register a new connection: {err}");
+                        continue;
+                    }
+                    self.conns.insert(
+                        token,
+                        Connection {
+                            stream,
+                            input: BytesMut::new(),
+                            want_write: false,
+                        },
+                    );
+                    self.broker.open(token, settings, peer_string(peer), now);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    // Out of file descriptors and the like: the listener stays, try later.
+                    log::warn!("Unable to accept a new connection: {err}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, conn: ConnId, now: Instant) {
+        let mut budget = READ_BUDGET;
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else { return };
+            let len = c.input.len();
+            c.input.resize(len + READ_CHUNK, 0);
+            match c.stream.read(&mut c.input[len..]) {
+                Ok(0) => {
+                    c.input.truncate(len);
+                    self.drop_connection(conn, now);
+                    return;
+                }
+                Ok(n) => {
+                    c.input.truncate(len + n);
+                    let mut input = std::mem::take(&mut c.input);
+                    self.broker.input(conn, &mut input, now);
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.input = input;
+                    }
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        // Edge-triggered: the rest stays readable; look again next turn.
+                        self.runtime.wake(self.index);
+                        return;
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    c.input.truncate(len);
+                    return;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+                    c.input.truncate(len);
+                }
+                Err(_) => {
+                    c.input.truncate(len);
+                    self.drop_connection(conn, now);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes what the core buffered for a connection, as far as the socket takes it.
+    fn write(&mut self, conn: ConnId, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(out) = self.broker.output(conn) else { return };
+        let mut failed = false;
+        while !out.is_empty() {
+            match c.stream.write(out) {
+                Ok(0) => {
+                    failed = true;
+                    break;
+                }
+                Ok(n) => {
+                    let _ = out.split_to(n);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        let drained = out.is_empty();
+        if failed {
+            self.drop_connection(conn, now);
+            return;
+        }
+        let want_write = !drained;
+        if want_write != c.want_write {
+            let interest = if want_write {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let _ = self
+                .poll
+                .registry()
+                .reregister(&mut c.stream, Token(conn), interest);
+            c.want_write = want_write;
+        }
+        if drained {
+            self.broker.output_drained(conn, now);
+        }
+    }
+
+    fn drop_connection(&mut self, conn: ConnId, now: Instant) {
+        if let Some(mut c) = self.conns.remove(&conn) {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+            let _ = c.stream.shutdown(std::net::Shutdown::Both);
+        }
+        self.broker.closed(conn, now);
+    }
+
+    fn transfer(
+        &mut self,
+        conn: ConnId,
+        to: u16,
+        connect: Box<crate::protocol::Connect>,
+        settings: Arc<crate::broker::ListenerSettings>,
+        peer: String,
+    ) {
+        let Some(mut c) = self.conns.remove(&conn) else { return };
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        self.runtime.send(
+            to,
+            Control::Adopt {
+                stream: c.stream,
+                input: c.input,
+                settings,
+                peer,
+                connect,
+            },
+        );
+    }
+
+    fn take_control(&mut self, now: Instant) {
+        while let Ok(msg) = self.control.try_recv() {
+            match msg {
+                Control::Adopt {
+                    mut stream,
+                    mut input,
+                    settings,
+                    peer,
+                    connect,
+                } => {
+                    let token = self.next_token;
+                    self.next_token += 1;
+                    if self
+                        .poll
+                        .registry()
+                        .register(&mut stream, Token(token), Interest::READABLE)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    let leftover = !input.is_empty();
+                    self.conns.insert(
+                        token,
+                        Connection {
+                            stream,
+                            input: BytesMut::new(),
+                            want_write: false,
+                        },
+                    );
+                    self.broker.adopt(token, settings, peer, connect, now);
+                    if leftover {
+                        self.broker.input(token, &mut input, now);
+                        if let Some(c) = self.conns.get_mut(&token) {
+                            c.input = input;
+                        }
+                    }
+                    // Bytes that arrived during the move raised no edge here: read now.
+                    self.read(token, now);
+                }
+            }
+        }
+    }
+
+    fn write_all_and_close(&mut self) {
+        let now = Instant::now();
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.write(conn, now);
+            self.drop_connection(conn, now);
+        }
+    }
+
+    pub fn waker(poll: &Poll) -> io::Result<Waker> {
+        Waker::new(poll.registry(), WAKER)
+    }
+}
+
+fn peer_string(peer: std::net::SocketAddr) -> String {
+    match peer {
+        std::net::SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
+        std::net::SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
+            Some(v4) => format!("{v4}:{}", a.port()),
+            None => format!("{}:{}", a.ip(), a.port()),
+        },
+    }
+}
