@@ -36,6 +36,15 @@ pub const RECV_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a broker may take to accept connections after being started.
 pub const START_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long after the last packet a broker may take to close a connection whose keep-alive is
+/// `keep_alive` seconds: 1.5 times the keep-alive plus slack. Mosquitto 2.0 (2.0.11 as 2.0.20)
+/// checks keep-alives only every 5 to 6 seconds (`keepalive__check`), so it gets 7 s of slack;
+/// other brokers 1 s.
+pub fn keep_alive_deadline(keep_alive: u16) -> Duration {
+    let slack = if testing_mosquitto() { 7000 } else { 1000 };
+    Duration::from_millis(keep_alive as u64 * 1500 + slack)
+}
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 // =============================================================================================
