@@ -69,11 +69,7 @@ impl<M> RetainedStore<M> {
 
     /// Stores `message` as the retained message of `topic`, returning the one it replaces.
     pub fn set(&mut self, topic: &str, message: M) -> Option<M> {
-        let mut node = &mut self.root;
-        for level in topic.split('/') {
-            node = node.children.entry(level.into()).or_default();
-        }
-        let old = node.message.replace(message);
+        let old = set_in(&mut self.root, topic.split('/'), message);
         if old.is_none() {
             self.len += 1;
         }
@@ -133,6 +129,22 @@ impl<M> RetainedStore<M> {
         self.root = Node::default();
         self.len = 0;
     }
+}
+
+/// Replacing a retained message is a hot path (sensors publishing with the
+/// retain flag), so existing levels are looked up without allocating a key.
+fn set_in<M>(node: &mut Node<M>, mut levels: Split<'_, char>, message: M) -> Option<M> {
+    let Some(level) = levels.next() else {
+        return node.message.replace(message);
+    };
+    if let Some(child) = node.children.get_mut(level) {
+        return set_in(child, levels, message);
+    }
+    set_in(
+        node.children.entry(level.into()).or_default(),
+        levels,
+        message,
+    )
 }
 
 fn remove_in<M>(node: &mut Node<M>, mut levels: Split<'_, char>) -> Option<M> {

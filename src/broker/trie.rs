@@ -96,14 +96,6 @@ impl<K, V> Node<K, V> {
             && self.hash.is_none()
             && self.leaf.is_none()
     }
-
-    fn child_or_create(&mut self, level: &str) -> &mut Node<K, V> {
-        if level == "+" {
-            self.plus.get_or_insert_with(Box::default)
-        } else {
-            self.children.entry(level.into()).or_default()
-        }
-    }
 }
 
 impl<K, V> Default for Leaf<K, V> {
@@ -206,7 +198,7 @@ fn split_target(filter: &str) -> (Option<&str>, bool) {
     }
 }
 
-/// Which subscription a removal or lookup addresses.
+/// Which subscription a removal addresses.
 #[derive(Clone, Copy)]
 enum Target<'s, K> {
     Normal(K),
@@ -239,7 +231,7 @@ impl<K: Eq + Hash + Copy, V> SubscriptionTrie<K, V> {
     /// Adds or replaces `key`'s subscription to `filter`; returns the replaced
     /// value (a re-subscription updates options in place [MQTT-3.8.4-3]).
     pub fn insert(&mut self, filter: &str, key: K, value: V) -> Option<V> {
-        let old = self.leaf_or_create(filter).normal.insert(key, value);
+        let old = self.with_leaf(filter, |leaf| leaf.normal.insert(key, value));
         if old.is_none() {
             self.len += 1;
         }
@@ -250,18 +242,19 @@ impl<K: Eq + Hash + Copy, V> SubscriptionTrie<K, V> {
     /// `$share/<group>/<filter>`; returns the replaced value. A new member is
     /// appended to the rotation.
     pub fn insert_shared(&mut self, group: &str, filter: &str, key: K, value: V) -> Option<V> {
-        let leaf = self.leaf_or_create(filter);
-        let old = match leaf.shared.iter_mut().find(|g| &*g.name == group) {
-            Some(g) => g.upsert(key, value),
-            None => {
-                leaf.shared.push(SharedGroup {
-                    name: group.into(),
-                    members: vec![(key, value)],
-                    next: Cell::new(0),
-                });
-                None
+        let old = self.with_leaf(filter, |leaf| {
+            match leaf.shared.iter_mut().find(|g| &*g.name == group) {
+                Some(g) => g.upsert(key, value),
+                None => {
+                    leaf.shared.push(SharedGroup {
+                        name: group.into(),
+                        members: vec![(key, value)],
+                        next: Cell::new(0),
+                    });
+                    None
+                }
             }
-        };
+        });
         if old.is_none() {
             self.len += 1;
         }
@@ -335,14 +328,11 @@ impl<K: Eq + Hash + Copy, V> SubscriptionTrie<K, V> {
         visit_all(&self.root, &mut path, true, &mut f);
     }
 
-    fn leaf_or_create(&mut self, filter: &str) -> &mut Leaf<K, V> {
+    /// Runs `op` on the leaf of `filter`, creating nodes as needed.
+    fn with_leaf<R>(&mut self, filter: &str, op: impl FnOnce(&mut Leaf<K, V>) -> R) -> R {
         let (path, hash) = split_target(filter);
-        let mut node = &mut self.root;
-        for level in path.into_iter().flat_map(|p| p.split('/')) {
-            node = node.child_or_create(level);
-        }
-        let slot = if hash { &mut node.hash } else { &mut node.leaf };
-        slot.get_or_insert_with(Box::default)
+        let levels = path.into_iter().flat_map(|p| p.split('/'));
+        with_leaf_in(&mut self.root, levels, hash, op)
     }
 
     fn leaf(&self, filter: &str) -> Option<&Leaf<K, V>> {
@@ -371,6 +361,31 @@ impl<K: Eq + Hash + Copy, V> SubscriptionTrie<K, V> {
         }
         removed
     }
+}
+
+/// Recursive so that existing levels are found without allocating a key (the
+/// borrow checker rejects the equivalent loop).
+fn with_leaf_in<'s, K, V, R, I>(
+    node: &mut Node<K, V>,
+    mut levels: I,
+    hash: bool,
+    op: impl FnOnce(&mut Leaf<K, V>) -> R,
+) -> R
+where
+    I: Iterator<Item = &'s str>,
+{
+    let Some(level) = levels.next() else {
+        let slot = if hash { &mut node.hash } else { &mut node.leaf };
+        return op(slot.get_or_insert_with(Box::default));
+    };
+    if level == "+" {
+        return with_leaf_in(node.plus.get_or_insert_with(Box::default), levels, hash, op);
+    }
+    if let Some(child) = node.children.get_mut(level) {
+        return with_leaf_in(child, levels, hash, op);
+    }
+    let child = node.children.entry(level.into()).or_default();
+    with_leaf_in(child, levels, hash, op)
 }
 
 /// Recursive removal; each level prunes its child if the removal emptied it,
