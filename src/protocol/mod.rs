@@ -17,6 +17,8 @@ mod wire;
 mod tests;
 #[cfg(test)]
 mod tests_malformed;
+#[cfg(test)]
+mod tests_vectors;
 
 pub use decode::{decode_packet, peek_frame, DecodeLimits, MAX_CONNECT_REMAINING_LENGTH};
 pub use encode::{
