@@ -67,6 +67,28 @@ pub fn testing_mosquitto() -> bool {
         .unwrap_or(false)
 }
 
+/// The version of the broker under test if it is Mosquitto (from `mosquitto -h`).
+pub fn mosquitto_version() -> Option<(u32, u32, u32)> {
+    if !testing_mosquitto() {
+        return None;
+    }
+    let out = Command::new(broker_binary()).arg("-h").output().ok()?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let rest = &text[text.find("mosquitto version ")? + "mosquitto version ".len()..];
+    let v: Vec<u32> = rest
+        .split_whitespace()
+        .next()?
+        .split('.')
+        .map(|n| n.parse().unwrap_or(0))
+        .collect();
+    Some((
+        *v.first()?,
+        *v.get(1).unwrap_or(&0),
+        *v.get(2).unwrap_or(&0),
+    ))
+}
+
 fn unique_dir() -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let nanos = std::time::SystemTime::now()
