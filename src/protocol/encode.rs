@@ -25,6 +25,7 @@ pub fn encode_packet(packet: &Packet, version: ProtocolVersion, out: &mut BytesM
     match packet {
         Packet::Publish(p) => {
             let len = publish_lens(p, v5);
+            out.reserve(len.header + p.payload.len());
             write_publish_header(p, len, out);
             out.put_slice(&p.payload);
         }
@@ -169,8 +170,8 @@ fn publish_first_byte(p: &Publish) -> u8 {
     0x30 | (u8::from(p.dup) << 3) | (p.qos.as_u8() << 1) | u8::from(p.retain)
 }
 
+/// Writes the header; the caller has reserved room.
 fn write_publish_header(p: &Publish, len: PublishLens, out: &mut BytesMut) {
-    out.reserve(len.header + p.payload.len());
     out.put_u8(publish_first_byte(p));
     write_varint(out, len.remaining);
     write_field(out, p.topic.as_bytes());
@@ -189,6 +190,7 @@ fn write_publish_header(p: &Publish, len: PublishLens, out: &mut BytesMut) {
 /// `Bytes`) after it without copying, e.g. with vectored writes.
 pub fn encode_publish_header(publish: &Publish, version: ProtocolVersion, out: &mut BytesMut) {
     let len = publish_lens(publish, version == ProtocolVersion::V5);
+    out.reserve(len.header);
     write_publish_header(publish, len, out);
 }
 
