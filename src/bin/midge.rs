@@ -11,6 +11,8 @@ use midge::config::{self, CliAction, CliOptions, Config, SocketDomain};
 use midge::net::{self, ListenSpec, Server, ServerSpec};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Longest log line written, in bytes.
+const MAX_LOG_LINE: usize = 1000;
 
 fn main() -> ExitCode {
     let options = match config::parse_args(std::env::args().skip(1)) {
@@ -136,13 +138,23 @@ fn init_logging(config: &Config, verbose: bool) {
             env_logger::Target::Stderr
         })
         .format(move |out, record| {
+            // Like Mosquitto, cap a line: a client id or topic can be 64 KiB long, and a
+            // reader that drains the log slowly must not be flooded by one client.
+            let mut line = record.args().to_string();
+            if line.len() > MAX_LOG_LINE {
+                let mut end = MAX_LOG_LINE;
+                while !line.is_char_boundary(end) {
+                    end -= 1;
+                }
+                line.truncate(end);
+            }
             if timestamp {
                 let secs = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                writeln!(out, "{secs}: {}", record.args())
+                writeln!(out, "{secs}: {line}")
             } else {
-                writeln!(out, "{}", record.args())
+                writeln!(out, "{line}")
             }
         });
     let _ = builder.try_init();

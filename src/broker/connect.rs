@@ -18,6 +18,11 @@ struct Refusal {
     v5: u8,
 }
 
+impl Refusal {
+    /// Close without any CONNACK.
+    const SILENT: Refusal = Refusal { v3: 0, v5: 0 };
+}
+
 const NOT_AUTHORIZED: Refusal = Refusal {
     v3: connack_v3::NOT_AUTHORIZED,
     v5: reason::NOT_AUTHORIZED,
@@ -129,9 +134,14 @@ impl Broker {
         }
         if let Some(will) = &connect.will {
             if !super::topic::valid_topic_name(&will.topic) {
+                // Mosquitto drops such a CONNECT without a CONNACK.
+                return Some(Refusal::SILENT);
+            }
+            let limit = self.settings.message_size_limit;
+            if limit > 0 && will.payload.len() > limit as usize {
                 return Some(Refusal {
                     v3: connack_v3::NOT_AUTHORIZED,
-                    v5: reason::TOPIC_NAME_INVALID,
+                    v5: reason::PACKET_TOO_LARGE,
                 });
             }
             if will.retain && !self.settings.retain_available {
@@ -180,12 +190,14 @@ impl Broker {
         } else {
             refusal.v3
         };
-        let ack = ConnAck {
-            session_present: false,
-            code,
-            properties: Properties::default(),
-        };
-        self.send(conn, &Packet::ConnAck(ack));
+        if code != 0 {
+            let ack = ConnAck {
+                session_present: false,
+                code,
+                properties: Properties::default(),
+            };
+            self.send(conn, &Packet::ConnAck(ack));
+        }
         self.close(conn, CloseReason::Refused, now);
     }
 

@@ -167,6 +167,13 @@ impl Broker {
                 buf.clear();
                 return;
             }
+            // Before CONNECT, anything else is refused at its first byte: waiting for the
+            // rest of a bogus packet would let a stranger make us buffer up to 256 MiB.
+            if c.phase == Phase::AwaitConnect && buf.first().is_some_and(|b| b >> 4 != 1) {
+                buf.clear();
+                self.close(conn, CloseReason::ProtocolError, now);
+                return;
+            }
             let limits = DecodeLimits {
                 version: (c.phase == Phase::Active).then_some(c.version),
                 max_packet_size: self.settings.max_packet_size,

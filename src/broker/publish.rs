@@ -39,7 +39,7 @@ impl Broker {
         }
         if !super::topic::valid_topic_name(&publish.topic) {
             log::info!("Client {} sent an invalid topic, disconnecting.", self.describe(conn));
-            self.disconnect_with(conn, reason::TOPIC_NAME_INVALID, now);
+            self.disconnect_with(conn, reason::MALFORMED_PACKET, now);
             return;
         }
         let c = &self.conns[&conn];
@@ -57,6 +57,22 @@ impl Broker {
 
         let limit = self.settings.message_size_limit;
         let oversize = limit > 0 && publish.payload.len() > limit as usize;
+        let refused = if oversize {
+            Some(reason::PACKET_TOO_LARGE)
+        } else if !may_publish_to(&publish.topic) {
+            log::info!(
+                "Denied PUBLISH from {} (q{}, r{}, m{}, '{}', ... ({} bytes))",
+                self.describe(conn),
+                publish.qos.as_u8(),
+                u8::from(publish.retain),
+                publish.packet_id,
+                publish.topic,
+                publish.payload.len()
+            );
+            Some(reason::NOT_AUTHORIZED)
+        } else {
+            None
+        };
         if oversize {
             log::info!(
                 "Dropped too large PUBLISH from {} (q{}, r{}, m{}, '{}', ... ({} bytes))",
@@ -70,7 +86,9 @@ impl Broker {
         }
         let packet_id = publish.packet_id;
         let qos = publish.qos;
-        let message = (!oversize).then(|| Arc::new(incoming_message(publish, key, now)));
+        let message = refused
+            .is_none()
+            .then(|| Arc::new(incoming_message(publish, key, now)));
 
         match qos {
             QoS::AtMostOnce => {
@@ -79,12 +97,12 @@ impl Broker {
                 }
             }
             QoS::AtLeastOnce => {
-                let code = match message {
-                    Some(message) => match self.publish_message(message, now) {
+                let code = match (message, refused) {
+                    (Some(message), _) => match self.publish_message(message, now) {
                         true => reason::SUCCESS,
                         false => reason::NO_MATCHING_SUBSCRIBERS,
                     },
-                    None => reason::IMPLEMENTATION_SPECIFIC_ERROR,
+                    (None, code) => code.unwrap_or(reason::UNSPECIFIED_ERROR),
                 };
                 let ack = PubResponse::with_reason(packet_id, v5_only(version, code));
                 self.send(conn, &Packet::PubAck(ack));
@@ -92,16 +110,24 @@ impl Broker {
             QoS::ExactlyOnce => {
                 // Held until PUBREL (Mosquitto's choice among the two the standard allows), so
                 // a resent PUBLISH with the same id is never delivered twice.
-                let code = if message.is_none() {
-                    reason::IMPLEMENTATION_SPECIFIC_ERROR
-                } else {
-                    reason::SUCCESS
-                };
-                if let Some(session) = self.sessions.get_mut(slot) {
-                    if !session.incoming_qos2.contains_key(&packet_id) && message.is_some() {
-                        session.incoming_qos2.insert(packet_id, message);
+                let Some(session) = self.sessions.get_mut(slot) else { return };
+                if let Some(pending) = session.incoming_qos2.get_mut(&packet_id) {
+                    // Mosquitto answers one resend; a third copy is a protocol error.
+                    pending.resends += 1;
+                    if pending.resends > 1 {
+                        self.protocol_error(conn, now);
+                        return;
                     }
+                } else if let Some(message) = message {
+                    session.incoming_qos2.insert(
+                        packet_id,
+                        super::session::PendingRelease {
+                            message: Some(message),
+                            resends: 0,
+                        },
+                    );
                 }
+                let code = refused.unwrap_or(reason::SUCCESS);
                 let rec = PubResponse::with_reason(packet_id, v5_only(version, code));
                 self.send(conn, &Packet::PubRec(rec));
             }
@@ -110,17 +136,13 @@ impl Broker {
 
     pub(super) fn on_pubrel(&mut self, conn: ConnId, packet_id: u16, now: Instant) {
         let Some(session) = self.session_of(conn) else { return };
-        let version = session.version;
         let found = session.incoming_qos2.remove(&packet_id);
-        if let Some(Some(message)) = &found {
-            self.publish_message(message.clone(), now);
+        if let Some(message) = found.and_then(|p| p.message) {
+            self.publish_message(message, now);
         }
-        let code = match found {
-            Some(_) => reason::SUCCESS,
-            None => reason::PACKET_IDENTIFIER_NOT_FOUND,
-        };
-        let comp = PubResponse::with_reason(packet_id, v5_only(version, code));
-        self.send(conn, &Packet::PubComp(comp));
+        // An unknown id is answered with success too, as Mosquitto does: the PUBREL may be a
+        // resend of one whose PUBCOMP was lost.
+        self.send(conn, &Packet::PubComp(PubResponse::new(packet_id)));
     }
 
     pub(super) fn on_puback(&mut self, conn: ConnId, packet_id: u16, now: Instant) {
@@ -341,6 +363,19 @@ pub(super) fn forwarded_properties(p: &Properties) -> Properties {
         user_properties: p.user_properties.clone(),
         ..Properties::default()
     }
+}
+
+/// Clients may not publish into the broker's own `$SYS` tree (but for bridge state
+/// notifications) nor to a shared-subscription name.
+fn may_publish_to(topic: &str) -> bool {
+    if let Some(rest) = topic.strip_prefix("$SYS/") {
+        let mut levels = rest.split('/');
+        return matches!(
+            (levels.next(), levels.next(), levels.next(), levels.next(), levels.next()),
+            (Some("broker"), Some("connection"), Some(_), Some("state"), None)
+        );
+    }
+    !topic.starts_with("$share/")
 }
 
 /// 3.x acknowledgements carry no reason code.

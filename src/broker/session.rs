@@ -54,6 +54,15 @@ pub struct QueueLimits {
     pub max_bytes: usize,
 }
 
+/// A QoS 2 message received and acknowledged with PUBREC, published on PUBREL.
+#[derive(Clone, Debug)]
+pub struct PendingRelease {
+    /// `None` when the message was refused (the flow still completes).
+    pub message: Option<Arc<Message>>,
+    /// How often the client sent the PUBLISH again.
+    pub resends: u8,
+}
+
 pub struct Session {
     pub key: SessionKey,
     pub client_id: Arc<str>,
@@ -70,7 +79,7 @@ pub struct Session {
     pub queue: VecDeque<Delivery>,
     queued_bytes: usize,
     /// QoS 2 messages received (PUBREC sent) and waiting for PUBREL before they are published.
-    pub incoming_qos2: HashMap<u16, Option<Arc<Message>>>,
+    pub incoming_qos2: HashMap<u16, PendingRelease>,
     pub will: Option<LastWill>,
     /// How many QoS 1/2 messages may be in flight to the client (our setting, or the client's
     /// v5 Receive Maximum if smaller); 0 = unlimited.

@@ -60,6 +60,8 @@ pub struct ListenerSettings {
     pub use_username_as_clientid: bool,
     /// Only client ids starting with this may connect (deprecated `clientid_prefixes`).
     pub clientid_prefixes: Option<String>,
+    /// Connections this listener accepts at once; `None` = no limit.
+    pub max_connections: Option<usize>,
 }
 
 impl Default for ListenerSettings {
@@ -74,6 +76,7 @@ impl Default for ListenerSettings {
             max_topic_alias: 10,
             use_username_as_clientid: false,
             clientid_prefixes: None,
+            max_connections: None,
         }
     }
 }
@@ -120,6 +123,9 @@ impl ListenerSettings {
             max_topic_alias: listener.max_topic_alias,
             use_username_as_clientid: listener.use_username_as_clientid,
             clientid_prefixes: config.clientid_prefixes.clone(),
+            max_connections: usize::try_from(listener.max_connections)
+                .ok()
+                .filter(|&n| n > 0),
         }
     }
 }

@@ -9,7 +9,7 @@ mod worker;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -26,6 +26,8 @@ pub use listen::{bind_listener, ListenSpec};
 /// A listening socket and the settings of clients that arrive through it.
 pub struct BoundListener {
     pub settings: Arc<ListenerSettings>,
+    /// Connections open through this listener, counted across all workers.
+    pub active: Arc<AtomicUsize>,
 }
 
 /// Messages between worker shells (the cores talk through [`Shared`]).
@@ -33,6 +35,8 @@ pub enum Control {
     /// A connection whose session lives on the receiving worker.
     Adopt {
         stream: TcpStream,
+        /// The listener's connection counter, released when the connection ends.
+        active: Arc<AtomicUsize>,
         input: BytesMut,
         settings: Arc<ListenerSettings>,
         peer: String,
@@ -99,9 +103,10 @@ impl Server {
         let mut sockets = Vec::new();
         let mut local_addrs = Vec::new();
         for (listen, settings) in &spec.listeners {
+            let active = Arc::new(AtomicUsize::new(0));
             for socket in bind_listener(listen)? {
                 local_addrs.push(socket.local_addr()?);
-                sockets.push((socket, settings.clone()));
+                sockets.push((socket, settings.clone(), active.clone()));
             }
         }
         let shared = Shared::new(threads);
@@ -126,12 +131,13 @@ impl Server {
         let mut workers = Vec::new();
         for (index, (poll, control)) in polls.into_iter().zip(receivers).enumerate() {
             let mut listeners = Vec::new();
-            for (socket, settings) in &sockets {
+            for (socket, settings, active) in &sockets {
                 let clone = socket.try_clone()?;
                 listeners.push((
                     mio::net::TcpListener::from_std(clone),
                     BoundListener {
                         settings: settings.clone(),
+                        active: active.clone(),
                     },
                 ));
             }

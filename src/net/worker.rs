@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +32,8 @@ const TICK: Duration = Duration::from_millis(100);
 
 struct Connection {
     stream: TcpStream,
+    /// The counter of the listener it came through.
+    active: Arc<AtomicUsize>,
     input: BytesMut,
     /// WRITABLE interest is registered (the last write hit WouldBlock).
     want_write: bool,
@@ -47,6 +49,8 @@ pub struct Worker {
     control: Receiver<Control>,
     runtime: Arc<Runtime>,
     flush: Vec<ConnId>,
+    /// Connections that used up their read budget with bytes left: read again next turn.
+    read_again: Vec<ConnId>,
 }
 
 impl Worker {
@@ -68,6 +72,7 @@ impl Worker {
             control,
             runtime,
             flush: Vec::new(),
+            read_again: Vec::new(),
         };
         for (i, (listener, _)) in worker.listeners.iter_mut().enumerate() {
             worker
@@ -82,7 +87,12 @@ impl Worker {
         let mut events = Events::with_capacity(1024);
         let mut last_tick = Instant::now();
         loop {
-            if let Err(err) = self.poll.poll(&mut events, Some(TICK)) {
+            let timeout = if self.read_again.is_empty() {
+                TICK
+            } else {
+                Duration::ZERO
+            };
+            if let Err(err) = self.poll.poll(&mut events, Some(timeout)) {
                 if err.kind() != io::ErrorKind::Interrupted {
                     log::error!("Worker {}: poll failed: {err}", self.index);
                     return;
@@ -102,6 +112,9 @@ impl Worker {
                         }
                     }
                 }
+            }
+            for conn in std::mem::take(&mut self.read_again) {
+                self.read(conn, now);
             }
             self.take_control(now);
             self.broker.process_inbox(now);
@@ -163,6 +176,14 @@ impl Worker {
             match listener.accept() {
                 Ok((mut stream, peer)) => {
                     let settings = bound.settings.clone();
+                    let active = bound.active.clone();
+                    let open = active.fetch_add(1, Ordering::AcqRel) + 1;
+                    if settings.max_connections.is_some_and(|max| open > max) {
+                        active.fetch_sub(1, Ordering::AcqRel);
+                        log::info!("Client connection from {} denied: max_connections exceeded.", peer.ip());
+                        drop(stream);
+                        continue;
+                    }
                     if self.runtime.nodelay {
                         let _ = stream.set_nodelay(true);
                     }
@@ -174,12 +195,14 @@ impl Worker {
                             .register(&mut stream, Token(token), Interest::READABLE)
                     {
                         log::warn!("Could not register a new connection: {err}");
+                        active.fetch_sub(1, Ordering::AcqRel);
                         continue;
                     }
                     self.conns.insert(
                         token,
                         Connection {
                             stream,
+                            active,
                             input: BytesMut::new(),
                             want_write: false,
                         },
@@ -218,8 +241,8 @@ impl Worker {
                     }
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
-                        // Edge-triggered: the rest stays readable; look again next turn.
-                        self.runtime.wake(self.index);
+                        // Edge-triggered: no new event will come for what is left.
+                        self.read_again.push(conn);
                         return;
                     }
                 }
@@ -286,6 +309,7 @@ impl Worker {
 
     fn drop_connection(&mut self, conn: ConnId, now: Instant) {
         if let Some(mut c) = self.conns.remove(&conn) {
+            c.active.fetch_sub(1, Ordering::AcqRel);
             let _ = self.poll.registry().deregister(&mut c.stream);
             let _ = c.stream.shutdown(std::net::Shutdown::Both);
         }
@@ -306,6 +330,7 @@ impl Worker {
             to,
             Control::Adopt {
                 stream: c.stream,
+                active: c.active,
                 input: c.input,
                 settings,
                 peer,
@@ -319,6 +344,7 @@ impl Worker {
             match msg {
                 Control::Adopt {
                     mut stream,
+                    active,
                     mut input,
                     settings,
                     peer,
@@ -332,6 +358,7 @@ impl Worker {
                         .register(&mut stream, Token(token), Interest::READABLE)
                         .is_err()
                     {
+                        active.fetch_sub(1, Ordering::AcqRel);
                         continue;
                     }
                     let leftover = !input.is_empty();
@@ -339,6 +366,7 @@ impl Worker {
                         token,
                         Connection {
                             stream,
+                            active,
                             input: BytesMut::new(),
                             want_write: false,
                         },
