@@ -175,7 +175,8 @@ impl Broker {
         }
     }
 
-    /// Stores (if retained) and routes a message; true when it reached at least one session.
+    /// Stores (if retained) and routes a message; true when some subscription matched (even
+    /// if No Local then kept the message from its publisher, as Mosquitto counts it).
     pub(super) fn publish_message(&mut self, message: Arc<Message>, now: Instant) -> bool {
         if message.retain {
             let mut retained = self.shared.retained();
@@ -189,8 +190,9 @@ impl Broker {
         // saw its SUBACK expects the next publish to reach it).
         self.process_inbox(now);
         let mut targets = std::mem::take(&mut self.targets);
-        self.router.route(&message.topic, message.origin, &mut targets);
-        let reached = !targets.is_empty();
+        let reached = self
+            .router
+            .route(&message.topic, message.origin, &mut targets);
         for target in targets.drain(..) {
             let qos = if self.settings.upgrade_outgoing_qos {
                 target.qos
@@ -243,7 +245,7 @@ impl Broker {
             return;
         }
         let Some(conn) = session.conn else { return };
-        self.send_delivery(conn, slot, delivery, now);
+        self.send_delivery(conn, slot, delivery, 0, now);
     }
 
     /// Sends what the queue holds while the window and the output buffer have room.
@@ -259,20 +261,28 @@ impl Broker {
             if front.qos != QoS::AtMostOnce && !session.has_inflight_room() {
                 return;
             }
-            let Some(delivery) = session.dequeue() else { return };
+            let Some((delivery, packet_id)) = session.dequeue() else { return };
             if delivery.message.is_expired(now) {
                 continue;
             }
-            self.send_delivery(conn, slot, delivery, now);
+            self.send_delivery(conn, slot, delivery, packet_id, now);
         }
     }
 
-    fn send_delivery(&mut self, conn: ConnId, slot: u32, delivery: Delivery, now: Instant) {
+    /// Sends a delivery now; `packet_id` is the one given when it was queued (0 = none yet).
+    fn send_delivery(
+        &mut self,
+        conn: ConnId,
+        slot: u32,
+        delivery: Delivery,
+        packet_id: u16,
+        now: Instant,
+    ) {
         let Some(session) = self.sessions.get_mut(slot) else { return };
         let packet_id = if delivery.qos == QoS::AtMostOnce {
             0
         } else {
-            session.start_inflight(delivery.clone())
+            session.start_inflight(delivery.clone(), packet_id)
         };
         self.write_publish(conn, &delivery, packet_id, false, now);
     }

@@ -50,10 +50,13 @@ impl Router {
     }
 
     /// Fills `out` with one target per session that `topic` reaches. `origin` is the
-    /// publishing session, skipped by its own No Local subscriptions.
-    pub fn route(&mut self, topic: &str, origin: Option<SessionKey>, out: &mut Vec<Target>) {
+    /// publishing session, skipped by its own No Local subscriptions. Returns whether any
+    /// subscription matched at all.
+    pub fn route(&mut self, topic: &str, origin: Option<SessionKey>, out: &mut Vec<Target>) -> bool {
         out.clear();
+        let mut matched = false;
         self.index.matches_mut(topic, |found| {
+            matched = true;
             let (key, entry) = match found {
                 MatchMut::Normal(key, entry) => (key, entry),
                 // One member of a shared group gets the message, in turn (v5 §4.8.2).
@@ -75,6 +78,7 @@ impl Router {
         if out.len() > 1 {
             merge_overlaps(out);
         }
+        matched
     }
 
     pub fn len(&self) -> usize {

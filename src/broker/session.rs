@@ -76,7 +76,10 @@ pub struct Session {
     /// Keyed by the filter as subscribed (including any `$share/group/` prefix).
     pub subscriptions: HashMap<Arc<str>, SubEntry>,
     pub inflight: VecDeque<InFlight>,
-    pub queue: VecDeque<Delivery>,
+    /// Deliveries waiting for the window, with the packet id each got when queued (0 for
+    /// QoS 0): Mosquitto numbers messages as they enter a client's queue, so a message that
+    /// expires there still used its number.
+    pub queue: VecDeque<(Delivery, u16)>,
     queued_bytes: usize,
     /// QoS 2 messages received (PUBREC sent) and waiting for PUBREL before they are published.
     pub incoming_qos2: HashMap<u16, PendingRelease>,
@@ -121,15 +124,21 @@ impl Session {
                 self.last_packet_id = 1;
             }
             let id = self.last_packet_id;
-            if !self.inflight.iter().any(|f| f.packet_id == id) {
+            let in_use = self.inflight.iter().any(|f| f.packet_id == id)
+                || self.queue.iter().any(|(_, queued)| *queued == id);
+            if !in_use {
                 return id;
             }
         }
     }
 
-    /// Records a QoS 1/2 delivery as sent; returns its packet identifier.
-    pub fn start_inflight(&mut self, delivery: Delivery) -> u16 {
-        let packet_id = self.next_packet_id();
+    /// Records a QoS 1/2 delivery as sent under `packet_id` (0 = allocate one now); returns
+    /// the identifier used.
+    pub fn start_inflight(&mut self, delivery: Delivery, packet_id: u16) -> u16 {
+        let packet_id = match packet_id {
+            0 => self.next_packet_id(),
+            id => id,
+        };
         let state = if delivery.qos == QoS::ExactlyOnce {
             OutState::AwaitPubRec
         } else {
@@ -195,19 +204,24 @@ impl Session {
         if full_count || full_bytes {
             return Err(Dropped::QueueFull);
         }
+        let packet_id = match delivery.qos {
+            QoS::AtMostOnce => 0,
+            _ => self.next_packet_id(),
+        };
         self.queued_bytes += size;
-        self.queue.push_back(delivery);
+        self.queue.push_back((delivery, packet_id));
         Ok(())
     }
 
     pub fn queue_front(&self) -> Option<&Delivery> {
-        self.queue.front()
+        self.queue.front().map(|(d, _)| d)
     }
 
-    pub fn dequeue(&mut self) -> Option<Delivery> {
-        let delivery = self.queue.pop_front()?;
+    /// The next queued delivery and the packet id it was given.
+    pub fn dequeue(&mut self) -> Option<(Delivery, u16)> {
+        let (delivery, packet_id) = self.queue.pop_front()?;
         self.queued_bytes = self.queued_bytes.saturating_sub(delivery.message.payload.len());
-        Some(delivery)
+        Some((delivery, packet_id))
     }
 
     /// After a reconnect, the in-flight window may be smaller than what is in flight; nothing
@@ -224,9 +238,9 @@ impl Session {
     /// Drops queued and in-flight messages whose v5 expiry has passed (MQTT-3.3.2-5).
     pub fn expire_messages(&mut self, now: Instant) {
         let before = self.queue.len();
-        self.queue.retain(|d| !d.message.is_expired(now));
+        self.queue.retain(|(d, _)| !d.message.is_expired(now));
         if self.queue.len() != before {
-            self.queued_bytes = self.queue.iter().map(|d| d.message.payload.len()).sum();
+            self.queued_bytes = self.queue.iter().map(|(d, _)| d.message.payload.len()).sum();
         }
         // A PUBLISH already sent but not acknowledged may still be expired; one waiting for
         // PUBCOMP must complete (the PUBREL is the only thing left to resend).
@@ -269,8 +283,8 @@ mod tests {
     #[test]
     fn packet_ids_start_at_one_and_skip_those_in_flight() {
         let mut s = Session::new(key(), Arc::from("c"), ProtocolVersion::V311);
-        assert_eq!(s.start_inflight(delivery(QoS::AtLeastOnce, b"a")), 1);
-        assert_eq!(s.start_inflight(delivery(QoS::AtLeastOnce, b"a")), 2);
+        assert_eq!(s.start_inflight(delivery(QoS::AtLeastOnce, b"a"), 0), 1);
+        assert_eq!(s.start_inflight(delivery(QoS::AtLeastOnce, b"a"), 0), 2);
         s.last_packet_id = u16::MAX;
         // Wraps past 0 and skips 1 and 2, which are still in flight.
         assert_eq!(s.next_packet_id(), 3);
@@ -279,7 +293,7 @@ mod tests {
     #[test]
     fn qos2_flow_moves_through_its_states() {
         let mut s = Session::new(key(), Arc::from("c"), ProtocolVersion::V311);
-        let id = s.start_inflight(delivery(QoS::ExactlyOnce, b"a"));
+        let id = s.start_inflight(delivery(QoS::ExactlyOnce, b"a"), 0);
         assert!(!s.puback(id), "a PUBACK does not complete a QoS 2 flow");
         assert!(!s.pubcomp(id), "PUBCOMP before PUBREC is out of order");
         assert!(s.pubrec(id, 0));
@@ -309,7 +323,9 @@ mod tests {
             s.enqueue(delivery(QoS::AtLeastOnce, b"cc"), by_bytes),
             Err(Dropped::QueueFull)
         );
-        assert_eq!(s.dequeue().map(|d| d.message.payload.clone()), Some(Bytes::from_static(b"a")));
+        let (first, id) = s.dequeue().expect("queued");
+        assert_eq!(first.message.payload, Bytes::from_static(b"a"));
+        assert_eq!(id, 1, "queued QoS 1 messages are numbered when queued");
         assert!(s.enqueue(delivery(QoS::AtLeastOnce, b"cc"), by_bytes).is_ok());
     }
 }
