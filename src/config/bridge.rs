@@ -169,17 +169,15 @@ impl BridgeConfig {
         }
     }
 
-    /// Client id on the remote broker.
+    /// Client id on the remote broker (filled in by the parser when not configured).
     pub fn remote_clientid(&self) -> &str {
-        self.remote_clientid.as_deref().unwrap_or(&self.name)
+        self.remote_clientid.as_deref().unwrap_or_default()
     }
 
-    /// Client id of the bridge's session on the local broker.
-    pub fn local_clientid(&self) -> String {
-        match &self.local_clientid {
-            Some(id) => id.clone(),
-            None => format!("local.{}", self.remote_clientid()),
-        }
+    /// Client id of the bridge's session on the local broker (filled in by the parser when
+    /// not configured).
+    pub fn local_clientid(&self) -> &str {
+        self.local_clientid.as_deref().unwrap_or_default()
     }
 
     /// Effective clean-session flag of the local session.

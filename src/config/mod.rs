@@ -273,9 +273,9 @@ pub enum ConfigErrorKind {
 
 /// The reason part of an error, before its location is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub kind: ConfigErrorKind,
-    pub reason: String,
+pub(crate) struct Problem {
+    pub(crate) kind: ConfigErrorKind,
+    pub(crate) reason: String,
 }
 
 /// A config error, displayed the way Mosquitto logs it:

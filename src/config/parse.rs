@@ -185,7 +185,9 @@ impl Parser {
     fn global(&mut self, key: &str, t: &mut Tokens<'_>) -> Res<()> {
         let c = &mut self.cfg;
         match key {
-            "user" => c.user = parse_string(t, key, false)?,
+            // Mosquitto frees the old value without clearing the pointer, so a second
+            // `user` line is reported as a duplicate.
+            "user" => self.cfg.user = self.global_string("user", t)?,
             "pid_file" => set_path(&mut c.pid_file, t, key)?,
             "sys_interval" => {
                 let v = parse_int(t, key)?;

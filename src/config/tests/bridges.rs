@@ -37,6 +37,8 @@ fn bridge_defaults() {
     );
     assert_eq!(b.remote_clientid.as_deref(), Some("testhost.br"));
     assert_eq!(b.local_clientid.as_deref(), Some("local.testhost.br"));
+    assert_eq!(b.remote_clientid(), "testhost.br");
+    assert_eq!(b.local_clientid(), "local.testhost.br");
     assert_eq!(
         b.notification_topic(),
         "$SYS/broker/connection/testhost.br/state"

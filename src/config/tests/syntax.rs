@@ -191,6 +191,11 @@ fn duplicate_string_options_are_errors() {
         "Duplicate auto_id_prefix value in configuration.",
     );
     err_at(
+        "user a\nuser b\n",
+        2,
+        "Duplicate user value in configuration.",
+    );
+    err_at(
         "listener 1883\ncertfile /a\ncertfile /b\n",
         3,
         "Duplicate certfile value in configuration.",
@@ -199,10 +204,11 @@ fn duplicate_string_options_are_errors() {
 
 #[test]
 fn some_options_may_repeat() {
-    // `user` replaces, booleans and ints replace.
-    let c = parse("user a\nuser b\nsys_interval 1\nsys_interval 2\n");
-    assert_eq!(c.user, "b");
+    // Booleans and ints replace.
+    let c =
+        parse("sys_interval 1\nsys_interval 2\nretain_available false\nretain_available true\n");
     assert_eq!(c.sys_interval, 2);
+    assert!(c.retain_available);
     // Per-listener strings are per scope.
     let c = parse("listener 1\ncertfile /a\nkeyfile /k\nlistener 2\ncertfile /b\nkeyfile /k\n");
     assert_eq!(c.listeners.len(), 2);
