@@ -174,6 +174,20 @@ impl Broker {
                 self.close(conn, CloseReason::ProtocolError, now);
                 return;
             }
+            // Packets only a server sends (and AUTH, with no authentication plugin to answer
+            // it) are refused by type, before their body is looked at, as Mosquitto does.
+            if let Some(&first) = buf.first().filter(|_| c.phase == Phase::Active) {
+                if matches!(first >> 4, 2 | 9 | 11 | 13 | 15) {
+                    buf.clear();
+                    // SUBACK/UNSUBACK with reserved flags set are malformed first.
+                    let code = match (first >> 4, first & 0x0F) {
+                        (9 | 11, flags) if flags != 0 => reason::MALFORMED_PACKET,
+                        _ => reason::PROTOCOL_ERROR,
+                    };
+                    self.disconnect_with(conn, code, now);
+                    return;
+                }
+            }
             let limits = DecodeLimits {
                 version: (c.phase == Phase::Active).then_some(c.version),
                 max_packet_size: self.settings.max_packet_size,

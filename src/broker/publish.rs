@@ -8,7 +8,7 @@ use crate::protocol::{reason, Packet, Properties, ProtocolVersion, PubResponse, 
 
 use super::core::{Broker, ConnId, OUTPUT_HIGH_WATER};
 use super::message::{Delivery, Message, SessionKey};
-use super::session::{OutState, QueueLimits};
+use super::session::{Ack, OutState, QueueLimits};
 use super::shared::{ShardMsg, Stats};
 
 impl Broker {
@@ -19,6 +19,13 @@ impl Broker {
         Stats::add(&self.shared.stats.publish_received, 1);
 
         if version == ProtocolVersion::V5 {
+            // Only the server sends Subscription Identifiers in PUBLISH [MQTT-3.3.4-6];
+            // Mosquitto ignores one from a client and refuses several.
+            if publish.properties.subscription_identifiers.len() > 1 {
+                self.protocol_error(conn, now);
+                return;
+            }
+            publish.properties.subscription_identifiers.clear();
             if let Some(alias) = publish.properties.topic_alias.take() {
                 if alias == 0 || alias > c.listener.max_topic_alias {
                     self.disconnect_with(conn, reason::TOPIC_ALIAS_INVALID, now);
@@ -111,6 +118,17 @@ impl Broker {
                 // Held until PUBREL (Mosquitto's choice among the two the standard allows), so
                 // a resent PUBLISH with the same id is never delivered twice.
                 let Some(session) = self.sessions.get_mut(slot) else { return };
+                // The same id with another topic or payload is a new message: the client
+                // reused the id, the old one is forgotten (Mosquitto's rule).
+                let reused = match (session.incoming_qos2.get(&packet_id), &message) {
+                    (Some(pending), Some(new)) => pending.message.as_ref().is_some_and(|old| {
+                        old.topic != new.topic || old.payload != new.payload
+                    }),
+                    _ => false,
+                };
+                if reused {
+                    session.incoming_qos2.remove(&packet_id);
+                }
                 if let Some(pending) = session.incoming_qos2.get_mut(&packet_id) {
                     // Mosquitto answers one resend; a third copy is a protocol error.
                     pending.resends += 1;
@@ -147,31 +165,37 @@ impl Broker {
 
     pub(super) fn on_puback(&mut self, conn: ConnId, packet_id: u16, now: Instant) {
         let Some((slot, _)) = self.session_key_of(conn) else { return };
-        if self.sessions.get_mut(slot).is_some_and(|s| s.puback(packet_id)) {
-            self.pump(slot, now);
+        let Some(session) = self.sessions.get_mut(slot) else { return };
+        match session.puback(packet_id) {
+            Ack::Done => self.pump(slot, now),
+            Ack::Unknown => {}
+            Ack::WrongFlow => self.protocol_error(conn, now),
         }
     }
 
     pub(super) fn on_pubrec(&mut self, conn: ConnId, packet_id: u16, code: u8, now: Instant) {
         let Some((slot, _)) = self.session_key_of(conn) else { return };
         let Some(session) = self.sessions.get_mut(slot) else { return };
-        let version = session.version;
-        if session.pubrec(packet_id, code) {
-            self.send(conn, &Packet::PubRel(PubResponse::new(packet_id)));
-        } else if code < 0x80 {
-            // Not (or no longer) ours: answer so the client can finish (v5 says with 0x92).
-            let code = v5_only(version, reason::PACKET_IDENTIFIER_NOT_FOUND);
-            self.send(conn, &Packet::PubRel(PubResponse::with_reason(packet_id, code)));
-        } else {
+        match session.pubrec(packet_id, code) {
+            Ack::WrongFlow => self.protocol_error(conn, now),
             // A refused QoS 2 message frees its in-flight slot.
-            self.pump(slot, now);
+            Ack::Done if code >= 0x80 => self.pump(slot, now),
+            Ack::Unknown if code >= 0x80 => {}
+            // Unknown ids get their PUBREL too, as from Mosquitto: the client may be
+            // finishing a flow whose state we no longer have.
+            Ack::Done | Ack::Unknown => {
+                self.send(conn, &Packet::PubRel(PubResponse::new(packet_id)));
+            }
         }
     }
 
     pub(super) fn on_pubcomp(&mut self, conn: ConnId, packet_id: u16, now: Instant) {
         let Some((slot, _)) = self.session_key_of(conn) else { return };
-        if self.sessions.get_mut(slot).is_some_and(|s| s.pubcomp(packet_id)) {
-            self.pump(slot, now);
+        let Some(session) = self.sessions.get_mut(slot) else { return };
+        match session.pubcomp(packet_id) {
+            Ack::Done => self.pump(slot, now),
+            Ack::Unknown => {}
+            Ack::WrongFlow => self.protocol_error(conn, now),
         }
     }
 

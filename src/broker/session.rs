@@ -38,6 +38,18 @@ pub struct InFlight {
     pub state: OutState,
 }
 
+/// What an acknowledgement from the client meant for the in-flight window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ack {
+    /// It moved its message along (or finished it).
+    Done,
+    /// No message in flight has this packet id: nothing to do (it may be a late resend).
+    Unknown,
+    /// The id belongs to a message in another flow (PUBREC for QoS 1, PUBCOMP before
+    /// PUBREC, ...): a protocol error, as Mosquitto treats it.
+    WrongFlow,
+}
+
 /// Why a delivery did not make it into the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dropped {
@@ -152,47 +164,48 @@ impl Session {
         packet_id
     }
 
-    fn position(&self, packet_id: u16, state: OutState) -> Option<usize> {
-        self.inflight
-            .iter()
-            .position(|f| f.packet_id == packet_id && f.state == state)
+    fn find(&self, packet_id: u16) -> Option<usize> {
+        self.inflight.iter().position(|f| f.packet_id == packet_id)
     }
 
-    /// PUBACK received: the QoS 1 delivery is done. False when no such delivery was in flight.
-    pub fn puback(&mut self, packet_id: u16) -> bool {
-        match self.position(packet_id, OutState::AwaitPubAck) {
-            Some(i) => {
+    /// PUBACK received: the QoS 1 delivery is done.
+    pub fn puback(&mut self, packet_id: u16) -> Ack {
+        match self.find(packet_id) {
+            Some(i) if self.inflight[i].state == OutState::AwaitPubAck => {
                 self.inflight.remove(i);
-                true
+                Ack::Done
             }
-            None => false,
+            Some(_) => Ack::WrongFlow,
+            None => Ack::Unknown,
         }
     }
 
-    /// PUBREC received: answer with PUBREL. False when no QoS 2 delivery waited for it.
-    /// A failure reason code (v5, >= 0x80) ends the flow instead.
-    pub fn pubrec(&mut self, packet_id: u16, reason: u8) -> bool {
-        match self.position(packet_id, OutState::AwaitPubRec) {
-            Some(i) if reason >= 0x80 => {
+    /// PUBREC received: answer with PUBREL (again, if it was a resend). A failure reason code
+    /// (v5, >= 0x80) ends the flow instead.
+    pub fn pubrec(&mut self, packet_id: u16, reason: u8) -> Ack {
+        let Some(i) = self.find(packet_id) else { return Ack::Unknown };
+        match self.inflight[i].state {
+            OutState::AwaitPubAck => Ack::WrongFlow,
+            _ if reason >= 0x80 => {
                 self.inflight.remove(i);
-                false
+                Ack::Done
             }
-            Some(i) => {
+            _ => {
                 self.inflight[i].state = OutState::AwaitPubComp;
-                true
+                Ack::Done
             }
-            None => false,
         }
     }
 
     /// PUBCOMP received: the QoS 2 delivery is done.
-    pub fn pubcomp(&mut self, packet_id: u16) -> bool {
-        match self.position(packet_id, OutState::AwaitPubComp) {
-            Some(i) => {
+    pub fn pubcomp(&mut self, packet_id: u16) -> Ack {
+        match self.find(packet_id) {
+            Some(i) if self.inflight[i].state == OutState::AwaitPubComp => {
                 self.inflight.remove(i);
-                true
+                Ack::Done
             }
-            None => false,
+            Some(_) => Ack::WrongFlow,
+            None => Ack::Unknown,
         }
     }
 
@@ -294,11 +307,12 @@ mod tests {
     fn qos2_flow_moves_through_its_states() {
         let mut s = Session::new(key(), Arc::from("c"), ProtocolVersion::V311);
         let id = s.start_inflight(delivery(QoS::ExactlyOnce, b"a"), 0);
-        assert!(!s.puback(id), "a PUBACK does not complete a QoS 2 flow");
-        assert!(!s.pubcomp(id), "PUBCOMP before PUBREC is out of order");
-        assert!(s.pubrec(id, 0));
-        assert!(!s.pubrec(id, 0), "a second PUBREC finds nothing waiting for it");
-        assert!(s.pubcomp(id));
+        assert_eq!(s.puback(id), Ack::WrongFlow, "a PUBACK does not complete a QoS 2 flow");
+        assert_eq!(s.pubcomp(id), Ack::WrongFlow, "PUBCOMP before PUBREC is out of order");
+        assert_eq!(s.pubrec(id, 0), Ack::Done);
+        assert_eq!(s.pubrec(id, 0), Ack::Done, "a resent PUBREC is answered again");
+        assert_eq!(s.pubcomp(id), Ack::Done);
+        assert_eq!(s.pubcomp(id), Ack::Unknown);
         assert!(s.inflight.is_empty());
     }
 

@@ -38,7 +38,13 @@ impl Broker {
                     "Invalid subscription string from {}, disconnecting.",
                     self.describe(conn)
                 );
-                self.disconnect_with(conn, reason::MALFORMED_PACKET, now);
+                // A bad `$share/...` is a protocol error to Mosquitto, other bad filters
+                // malformed packets.
+                let code = match shared {
+                    Err(_) => reason::PROTOCOL_ERROR,
+                    _ => reason::MALFORMED_PACKET,
+                };
+                self.disconnect_with(conn, code, now);
                 return;
             }
             if matches!(shared, Ok(Some(_))) && sub.options.no_local {

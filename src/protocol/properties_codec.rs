@@ -101,19 +101,29 @@ pub(crate) fn decode_properties(r: &mut Reader, will: bool) -> Result<Properties
     let mut r = r.sub(len)?;
     let context = if will { WILL } else { bit(packet) };
     let mut seen = 0u64;
+    // Mosquitto reads the whole block before judging it, so a truncated value is malformed
+    // even in a property the packet may not carry; then duplicates, then placement.
+    let mut duplicate = None;
+    let mut misplaced = None;
     while !r.is_empty() {
         let pid = r.u8()?;
         let allowed = allowed_in(pid).ok_or(DecodeError::UnknownProperty(pid))?;
         if allowed & context == 0 {
-            return Err(DecodeError::PropertyNotAllowed { id: pid, packet });
+            misplaced = misplaced.or(Some(pid));
         }
         let repeatable = pid == id::USER_PROPERTY
             || (pid == id::SUBSCRIPTION_IDENTIFIER && packet == PacketType::Publish);
         if !repeatable && seen & (1 << pid) != 0 {
-            return Err(DecodeError::DuplicateProperty(pid));
+            duplicate = duplicate.or(Some(pid));
         }
         seen |= 1 << pid;
         read_one(&mut r, pid, &mut props)?;
+    }
+    if let Some(pid) = duplicate {
+        return Err(DecodeError::DuplicateProperty(pid));
+    }
+    if let Some(pid) = misplaced {
+        return Err(DecodeError::PropertyNotAllowed { id: pid, packet });
     }
     Ok(props)
 }
