@@ -14,6 +14,7 @@
 
 pub mod wire;
 
+use std::collections::VecDeque;
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -25,8 +26,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 pub use midge::protocol::{
-    ConnAck, Connect, Disconnect, LastWill, Packet, Properties, ProtocolVersion, PubResponse,
-    Publish, QoS, SubAck, Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe,
+    ConnAck, Connect, Disconnect, LastWill, Packet, PacketType, Properties, ProtocolVersion,
+    PubResponse, Publish, QoS, SubAck, Subscribe, Subscription, SubscriptionOptions, UnsubAck,
+    Unsubscribe,
 };
 
 pub use ProtocolVersion::{V31, V311, V5};
@@ -410,6 +412,9 @@ pub enum ReadOutcome {
 pub struct RawClient {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// Whole frames read ahead (by [`RawClient::ack`], while it waited for a PUBREL) and not
+    /// yet returned.
+    pending: VecDeque<Vec<u8>>,
     /// Version used to encode and decode packets (set by [`RawClient::handshake`]).
     pub version: ProtocolVersion,
     pub name: String,
@@ -426,6 +431,7 @@ impl RawClient {
         RawClient {
             stream,
             buf: Vec::new(),
+            pending: VecDeque::new(),
             version: V311,
             name: String::from("client"),
             next_id: 1,
@@ -482,6 +488,9 @@ impl RawClient {
 
     /// Reads until one whole frame is buffered, the peer closes, or `timeout` passes.
     pub fn read_frame(&mut self, timeout: Duration) -> ReadOutcome {
+        if let Some(f) = self.pending.pop_front() {
+            return ReadOutcome::Frame(f);
+        }
         let deadline = Instant::now() + timeout;
         loop {
             match wire::frame_len(&self.buf) {
@@ -668,6 +677,30 @@ impl RawClient {
         }
     }
 
+    /// Waits for the acknowledgement `want` (PUBACK, PUBREC, PUBREL or PUBCOMP) of packet
+    /// `id`. PUBLISHes that arrive first (a client may be subscribed to what it publishes) are
+    /// kept for the following reads; anything else fails the test.
+    pub fn recv_ack(&mut self, want: PacketType, id: u16) {
+        let mut held = Vec::new();
+        loop {
+            let f = self.recv_bytes();
+            let packet = self.decode(&f);
+            let kind = packet.packet_type();
+            match packet {
+                Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r)
+                    if r.packet_id == id && kind == want =>
+                {
+                    break
+                }
+                Packet::Publish(_) => held.push(f),
+                other => panic!("[{}] expected {want:?} {id}, got {other:?}", self.name),
+            }
+        }
+        for f in held.into_iter().rev() {
+            self.pending.push_front(f);
+        }
+    }
+
     /// Publishes and completes the sender's side of the QoS flow (PUBACK, or PUBREC/PUBREL/
     /// PUBCOMP). Returns the packet id used (0 for QoS 0).
     pub fn publish(&mut self, topic: &str, payload: &[u8], qos: u8, retain: bool) -> u16 {
@@ -675,20 +708,11 @@ impl RawClient {
         self.send(&publish_packet(topic, payload, qos, retain, id));
         match qos {
             0 => {}
-            1 => match self.recv() {
-                Packet::PubAck(a) => assert_eq!(a.packet_id, id),
-                other => panic!("[{}] expected PUBACK, got {other:?}", self.name),
-            },
+            1 => self.recv_ack(PacketType::PubAck, id),
             _ => {
-                match self.recv() {
-                    Packet::PubRec(a) => assert_eq!(a.packet_id, id),
-                    other => panic!("[{}] expected PUBREC, got {other:?}", self.name),
-                }
+                self.recv_ack(PacketType::PubRec, id);
                 self.send(&pubrel(id));
-                match self.recv() {
-                    Packet::PubComp(a) => assert_eq!(a.packet_id, id),
-                    other => panic!("[{}] expected PUBCOMP, got {other:?}", self.name),
-                }
+                self.recv_ack(PacketType::PubComp, id);
             }
         }
         id
@@ -702,10 +726,7 @@ impl RawClient {
             QoS::AtLeastOnce => self.send(&puback(p.packet_id)),
             QoS::ExactlyOnce => {
                 self.send(&pubrec(p.packet_id));
-                match self.recv() {
-                    Packet::PubRel(r) => assert_eq!(r.packet_id, p.packet_id),
-                    other => panic!("[{}] expected PUBREL, got {other:?}", self.name),
-                }
+                self.recv_ack(PacketType::PubRel, p.packet_id);
                 self.send(&pubcomp(p.packet_id));
             }
         }
