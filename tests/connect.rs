@@ -228,3 +228,33 @@ fn idle_connection_without_connect_does_not_block_others() {
     let mut b = RawClient::connected(broker.port(), V311, "b");
     assert_broker_healthy(&mut a, &mut b, "idle/t");
 }
+
+#[test]
+fn v5_connect_subscribe_publish_round_trip() {
+    // A smoke test of MQTT 5.0 (the rest of this suite is about 3.1 and 3.1.1): CONNACK
+    // success, SUBACK with granted QoS, a QoS 1 message both ways with its properties.
+    let broker = Broker::start("");
+    let (mut sub, ack) = RawClient::handshake(broker.port(), connect_packet(V5, "v5-sub", true));
+    assert_eq!((ack.code, ack.session_present), (0, false));
+    assert_eq!(sub.subscribe(&[("v5/+", 1)]), vec![1]);
+    let mut publisher = RawClient::connected(broker.port(), V5, "v5-pub");
+    let mut msg = publish_packet("v5/t", b"five", 1, false, 1);
+    if let Packet::Publish(p) = &mut msg {
+        p.properties.content_type = Some("text/plain".into());
+        p.properties
+            .user_properties
+            .push(("key".into(), "value".into()));
+    }
+    publisher.send(&msg);
+    match publisher.recv() {
+        Packet::PubAck(a) => assert_eq!((a.packet_id, a.reason), (1, 0)),
+        other => panic!("expected PUBACK, got {other:?}"),
+    }
+    let p = sub.expect_message("v5/t", b"five");
+    assert_eq!(p.qos, QoS::AtLeastOnce);
+    assert_eq!(p.properties.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(
+        p.properties.user_properties,
+        vec![("key".to_string(), "value".to_string())]
+    );
+}
