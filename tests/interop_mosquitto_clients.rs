@@ -60,6 +60,16 @@ fn sub_while_publishing(mut sub: Command, mut publish: impl FnMut()) -> Finished
     wait_with_timeout(child, Duration::from_secs(1), &what)
 }
 
+/// Kills the child process when dropped (also when the test fails half-way).
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Reads the child's stdout until a line containing `needle` (at most `TOOL_TIMEOUT`).
 fn wait_for_output_line(child: &mut Child, needle: &str) {
     use std::io::{BufRead, BufReader};
@@ -237,12 +247,12 @@ fn will_of_a_killed_mosquitto_sub_is_published() {
             "--will-qos",
             qos,
         ]);
-        let mut child = spawn_captured(&mut sub);
+        let mut child = KillOnDrop(spawn_captured(&mut sub));
         // Wait until it is connected and subscribed: with -d it prints "received SUBACK".
-        wait_for_output_line(&mut child, "SUBACK");
+        wait_for_output_line(&mut child.0, "SUBACK");
         watcher.expect_nothing(100);
-        child.kill().unwrap(); // SIGKILL: no DISCONNECT
-        child.wait().unwrap();
+        child.0.kill().unwrap(); // SIGKILL: no DISCONNECT
+        child.0.wait().unwrap();
         let p = watcher.expect_message(&topic, b"client died");
         assert_eq!(p.qos.as_u8().to_string(), qos);
     }
