@@ -170,28 +170,33 @@ fn overlapping_subscriptions_deliver_a_message_once() {
 }
 
 #[test]
-fn overlapping_subscriptions_qos_is_that_of_the_first_match_in_mosquitto_order() {
-    // The MQTT 3.1.1 standard (MQTT-3.3.5-1) asks for the maximum QoS of the matching
-    // subscriptions. Mosquitto 2.0 instead delivers once, with the QoS of the first
-    // subscription its topic tree walk finds: at each level the literal name first, then
-    // `+`, then `#`. A drop-in replacement reproduces that.
+fn overlapping_subscriptions_deliver_once_at_the_highest_qos() {
+    // MQTT-3.3.5-1: one delivery, at the maximum QoS of all matching subscriptions. Mosquitto
+    // 2.0 departs from this (it uses the QoS of the first subscription its topic tree walk
+    // finds: literal name, then `+`, then `#`); midge keeps to the standard, which
+    // conformance suites check. So this case is for midge only.
+    if testing_mosquitto() {
+        eprintln!("skipped: Mosquitto uses the first match's QoS, not the maximum");
+        return;
+    }
     let broker = Broker::start("");
-    let cases: &[(&[(&str, u8)], u8)] = &[
-        (&[("o/#", 0), ("o/+", 2), ("o/x", 1)], 1),
-        (&[("o/x", 1), ("o/+", 2), ("o/#", 0)], 1),
-        (&[("o/#", 2), ("o/+", 0)], 0),
-        (&[("o/+", 0), ("o/#", 2)], 0),
-        (&[("#", 2), ("o/#", 1)], 1),
-        (&[("+/x", 2), ("o/#", 0)], 0),
-        (&[("+/#", 1), ("+/x", 2)], 2),
+    let cases: &[&[(&str, u8)]] = &[
+        &[("o/#", 0), ("o/+", 2), ("o/x", 1)],
+        &[("o/x", 1), ("o/+", 2), ("o/#", 0)],
+        &[("o/#", 2), ("o/+", 0)],
+        &[("o/+", 0), ("o/#", 2)],
+        &[("#", 2), ("o/#", 1)],
+        &[("+/x", 2), ("o/#", 0)],
+        &[("+/#", 1), ("+/x", 2)],
     ];
     let mut publisher = RawClient::connected(broker.port(), V311, "pub");
-    for (i, (filters, want)) in cases.iter().enumerate() {
+    for (i, filters) in cases.iter().enumerate() {
+        let want = filters.iter().map(|(_, q)| *q).max().unwrap_or(0);
         let mut sub = RawClient::connected(broker.port(), V311, &format!("overlap{i}"));
         sub.subscribe(filters);
         publisher.publish("o/x", b"m", 2, false);
         let p = sub.expect_message("o/x", b"m");
-        assert_eq!(p.qos.as_u8(), *want, "subscriptions {filters:?}");
+        assert_eq!(p.qos.as_u8(), want, "subscriptions {filters:?}");
         sub.expect_nothing(300);
     }
 }

@@ -2,15 +2,13 @@
 //! the other end of a session's life (detach, will, expiry).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::protocol::reason::{self, connack_v3};
 use crate::protocol::{ConnAck, Connect, Packet, Properties, ProtocolVersion};
 
 use super::core::{Broker, CloseReason, ConnId, Effect, Phase};
-use super::message::Message;
 use super::session::Session;
-use super::shared::ShardMsg;
 
 /// Why a CONNECT is refused, in both protocol generations' words.
 struct Refusal {
@@ -30,7 +28,9 @@ const NOT_AUTHORIZED: Refusal = Refusal {
 
 impl Broker {
     pub(super) fn on_connect(&mut self, conn: ConnId, connect: Box<Connect>, now: Instant) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.version = connect.version;
         let mut connect = connect;
 
@@ -95,7 +95,9 @@ impl Broker {
     /// Forgets a connection here and asks the shell to move it to the shard that owns its
     /// session.
     fn transfer(&mut self, conn: ConnId, to: u16, connect: Box<Connect>) {
-        let Some(c) = self.conns.remove(&conn) else { return };
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
         self.effects.push(Effect::Transfer {
             conn,
             to,
@@ -174,7 +176,10 @@ impl Broker {
             }
         }
         let max = self.settings.max_keepalive;
-        if max > 0 && version != ProtocolVersion::V5 && (connect.keep_alive > max || connect.keep_alive == 0) {
+        if max > 0
+            && version != ProtocolVersion::V5
+            && (connect.keep_alive > max || connect.keep_alive == 0)
+        {
             return Some(Refusal {
                 v3: connack_v3::IDENTIFIER_REJECTED,
                 v5: reason::UNSPECIFIED_ERROR,
@@ -184,7 +189,9 @@ impl Broker {
     }
 
     fn refuse(&mut self, conn: ConnId, refusal: Refusal, now: Instant) {
-        let Some(version) = self.conns.get(&conn).map(|c| c.version) else { return };
+        let Some(version) = self.conns.get(&conn).map(|c| c.version) else {
+            return;
+        };
         let code = if version == ProtocolVersion::V5 {
             refusal.v5
         } else {
@@ -204,11 +211,17 @@ impl Broker {
     /// The CONNECT is accepted and the session is ours: take it over or create it.
     fn accept(&mut self, conn: ConnId, connect: Box<Connect>, client_id: Arc<str>, now: Instant) {
         let version = connect.version;
-        let mut session_present = false;
+        // Resumed sessions are reported as present, except to 3.1 clients, whose CONNACK has
+        // no such flag.
+        let mut resumed = false;
         if let Some(&slot) = self.by_client_id.get(&client_id) {
             let old_conn = self.sessions.get(slot).and_then(|s| s.conn);
             if let Some(old) = old_conn {
-                if self.conns.get(&old).is_some_and(|c| c.version == ProtocolVersion::V5) {
+                if self
+                    .conns
+                    .get(&old)
+                    .is_some_and(|c| c.version == ProtocolVersion::V5)
+                {
                     self.send_disconnect(old, reason::SESSION_TAKEN_OVER);
                 }
                 // Mosquitto sends the old will when either side does not keep the session.
@@ -216,17 +229,18 @@ impl Broker {
                 let send_will = connect.clean_start || !old_keeps;
                 self.close(old, CloseReason::TakenOver { send_will }, now);
             }
+            self.cancel_delayed_will(slot);
             let resumable = self.sessions.get(slot).is_some_and(|s| s.is_persistent());
             if connect.clean_start || !resumable {
                 self.end_session(slot);
             } else {
-                session_present = version != ProtocolVersion::V31;
+                resumed = true;
             }
         }
 
         let settings = self.settings.clone();
         let slot = match self.by_client_id.get(&client_id) {
-            Some(&slot) if session_present => slot,
+            Some(&slot) if resumed => slot,
             _ => {
                 let id = client_id.clone();
                 let slot = self.sessions.insert(|key| Session::new(key, id, version));
@@ -238,7 +252,9 @@ impl Broker {
         };
 
         let keep_alive = effective_keep_alive(&connect, settings.max_keepalive);
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.phase = Phase::Active;
         c.session = Some(slot);
         c.keep_alive = keep_alive;
@@ -246,7 +262,9 @@ impl Broker {
         c.max_packet_out = connect.properties.maximum_packet_size.unwrap_or(0);
         let peer = c.peer.clone();
 
-        let Some(session) = self.sessions.get_mut(slot) else { return };
+        let Some(session) = self.sessions.get_mut(slot) else {
+            return;
+        };
         session.conn = Some(conn);
         session.version = version;
         session.disconnected_at = None;
@@ -285,7 +303,8 @@ impl Broker {
             if listener.max_topic_alias > 0 {
                 properties.topic_alias_maximum = Some(listener.max_topic_alias);
             }
-            properties.assigned_client_identifier = connect.properties.assigned_client_identifier.clone();
+            properties.assigned_client_identifier =
+                connect.properties.assigned_client_identifier.clone();
             if !settings.retain_available {
                 properties.retain_available = Some(0);
             }
@@ -300,97 +319,12 @@ impl Broker {
             }
         }
         let ack = ConnAck {
-            session_present,
+            session_present: resumed && version != ProtocolVersion::V31,
             code: 0,
             properties,
         };
         self.send(conn, &Packet::ConnAck(ack));
         self.resume(slot, now);
-    }
-
-    /// The connection of a session ended: the will goes out (unless DISCONNECT said not to),
-    /// and a session that does not outlive its connection ends.
-    pub(super) fn detach_session(&mut self, slot: u32, why: CloseReason, now: Instant) {
-        let Some(session) = self.sessions.get_mut(slot) else { return };
-        session.conn = None;
-        session.disconnected_at = Some(now);
-        let will = session.will.take();
-        let origin = session.key;
-        let send_will = match why {
-            CloseReason::Disconnected { send_will } | CloseReason::TakenOver { send_will } => {
-                send_will
-            }
-            CloseReason::Refused => false,
-            _ => true,
-        };
-        if let (true, Some(will)) = (send_will, will) {
-            let message = Message {
-                topic: will.topic.clone(),
-                payload: will.payload.clone(),
-                qos: will.qos,
-                retain: will.retain,
-                properties: super::publish::forwarded_properties(&will.properties),
-                expires_at: will
-                    .properties
-                    .message_expiry_interval
-                    .map(|s| now + Duration::from_secs(u64::from(s))),
-                origin: Some(origin),
-            };
-            self.publish_message(Arc::new(message), now);
-        }
-        if self.sessions.get(slot).is_some_and(|s| s.expiry_interval == 0) {
-            self.end_session(slot);
-        }
-    }
-
-    /// Removes a session and everything that points at it.
-    pub(super) fn end_session(&mut self, slot: u32) {
-        let Some(session) = self.sessions.remove(slot) else { return };
-        if self.by_client_id.get(&session.client_id) == Some(&slot) {
-            self.by_client_id.remove(&session.client_id);
-            let mut registry = self.shared.registry();
-            if registry.get(&session.client_id) == Some(&self.shard) {
-                registry.remove(&session.client_id);
-            }
-        }
-        let key = session.key;
-        for filter in session.subscriptions.keys() {
-            self.router.unsubscribe(filter, key);
-            let filter = filter.clone();
-            self.broadcast(|| ShardMsg::Unsubscribe {
-                key,
-                filter: filter.clone(),
-            });
-        }
-    }
-
-    /// Ends disconnected sessions whose expiry interval has passed.
-    pub(super) fn expire_sessions(&mut self, now: Instant) {
-        let fallback = self.settings.persistent_client_expiration;
-        let expired: Vec<u32> = self
-            .sessions
-            .slots()
-            .filter(|&slot| {
-                let Some(s) = self.sessions.get(slot) else { return false };
-                let Some(since) = s.disconnected_at else { return false };
-                let lifetime = if s.expiry_interval == u32::MAX {
-                    match fallback {
-                        Some(d) => d,
-                        None => return false,
-                    }
-                } else {
-                    Duration::from_secs(u64::from(s.expiry_interval))
-                };
-                now.saturating_duration_since(since) >= lifetime
-            })
-            .collect();
-        for slot in expired {
-            if let Some(s) = self.sessions.get(slot) {
-                log::info!("Expiring client {} due to timeout.", s.client_id);
-            }
-            super::shared::Stats::add(&self.shared.stats.clients_expired, 1);
-            self.end_session(slot);
-        }
     }
 }
 

@@ -59,14 +59,18 @@ pub(super) enum Phase {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum CloseReason {
     /// DISCONNECT received (no will, unless v5 reason 0x04).
-    Disconnected { send_will: bool },
+    Disconnected {
+        send_will: bool,
+    },
     /// The peer closed the socket or it failed.
     SocketClosed,
     /// The peer broke the protocol.
     ProtocolError,
     KeepAlive,
     /// Another connection took the session over.
-    TakenOver { send_will: bool },
+    TakenOver {
+        send_will: bool,
+    },
     /// CONNECT refused: nothing to clean up but the connection.
     Refused,
     Shutdown,
@@ -136,7 +140,13 @@ impl Broker {
     }
 
     /// A new network connection; it must send CONNECT first.
-    pub fn open(&mut self, conn: ConnId, listener: Arc<ListenerSettings>, peer: String, now: Instant) {
+    pub fn open(
+        &mut self,
+        conn: ConnId,
+        listener: Arc<ListenerSettings>,
+        peer: String,
+        now: Instant,
+    ) {
         self.conns.insert(
             conn,
             Conn {
@@ -212,10 +222,15 @@ impl Broker {
     }
 
     fn decode_failed(&mut self, conn: ConnId, err: DecodeError, now: Instant) {
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         let phase = c.phase;
         let version = c.version;
-        log::info!("Client {} sent a bad packet ({err}), disconnecting.", self.describe(conn));
+        log::info!(
+            "Client {} sent a bad packet ({err}), disconnecting.",
+            self.describe(conn)
+        );
         if phase == Phase::AwaitConnect {
             if matches!(err, DecodeError::UnsupportedProtocolVersion { .. }) {
                 // Refused with the 3.1.1 CONNACK shape, as Mosquitto does for an unknown level.
@@ -233,12 +248,17 @@ impl Broker {
     }
 
     fn handle_packet(&mut self, conn: ConnId, packet: Packet, now: Instant) {
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         if c.phase == Phase::AwaitConnect {
             match packet {
                 Packet::Connect(connect) => self.on_connect(conn, connect, now),
                 _ => {
-                    log::info!("Client {} sent a packet before CONNECT, disconnecting.", c.peer);
+                    log::info!(
+                        "Client {} sent a packet before CONNECT, disconnecting.",
+                        c.peer
+                    );
                     self.close(conn, CloseReason::ProtocolError, now);
                 }
             }
@@ -255,7 +275,14 @@ impl Broker {
             Packet::PingReq => self.send(conn, &Packet::PingResp),
             Packet::Disconnect(disconnect) => self.on_disconnect(conn, disconnect, now),
             Packet::Connect(_) => {
-                log::info!("Client {} sent a second CONNECT, disconnecting.", self.describe(conn));
+                log::info!(
+                    "Client {} sent a second CONNECT, disconnecting.",
+                    self.describe(conn)
+                );
+                // Mosquitto discards the will of a client that breaks the protocol this way.
+                if let Some(session) = self.session_of(conn) {
+                    session.will = None;
+                }
                 self.protocol_error(conn, now);
             }
             // AUTH needs an authentication plugin, which is not there: v5 §4.12 makes an
@@ -294,7 +321,11 @@ impl Broker {
 
     /// Ends the connection, telling a v5 client the reason first.
     pub(super) fn disconnect_with(&mut self, conn: ConnId, code: u8, now: Instant) {
-        if self.conns.get(&conn).is_some_and(|c| c.version == ProtocolVersion::V5) {
+        if self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.version == ProtocolVersion::V5)
+        {
             self.send_disconnect(conn, code);
         }
         self.close(conn, CloseReason::ProtocolError, now);
@@ -310,12 +341,16 @@ impl Broker {
 
     /// Encodes a packet into the connection's output in its protocol version.
     pub(super) fn send(&mut self, conn: ConnId, packet: &Packet) {
-        let Some(version) = self.conns.get(&conn).map(|c| c.version) else { return };
+        let Some(version) = self.conns.get(&conn).map(|c| c.version) else {
+            return;
+        };
         self.send_as(conn, packet, version);
     }
 
     pub(super) fn send_as(&mut self, conn: ConnId, packet: &Packet, version: ProtocolVersion) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         let before = c.out.len();
         encode_packet(packet, version, &mut c.out);
         let stats = &self.shared.stats;
@@ -329,7 +364,11 @@ impl Broker {
 
     /// The socket is gone (peer closed, error, or after an [`Effect::Close`]).
     pub fn closed(&mut self, conn: ConnId, now: Instant) {
-        if self.conns.get(&conn).is_some_and(|c| c.phase != Phase::Closing) {
+        if self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.phase != Phase::Closing)
+        {
             self.close(conn, CloseReason::SocketClosed, now);
         }
         self.conns.remove(&conn);
@@ -338,7 +377,9 @@ impl Broker {
     /// Ends a connection's life in the protocol: detaches (and maybe ends) its session,
     /// publishes the will when the reason calls for it, and asks the shell to close.
     pub(super) fn close(&mut self, conn: ConnId, why: CloseReason, now: Instant) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         if c.phase == Phase::Closing {
             return;
         }
@@ -474,6 +515,7 @@ impl Broker {
         for conn in conns {
             self.close(conn, CloseReason::Shutdown, now);
         }
+        self.send_pending_wills(now);
     }
 
     pub fn connection_count(&self) -> usize {

@@ -5,6 +5,7 @@
 
 mod connect;
 mod core;
+mod lifecycle;
 pub mod message;
 mod publish;
 pub mod retained;

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::protocol::{reason, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS};
+use crate::protocol::{
+    encoded_len, reason, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS,
+};
 
 use super::core::{Broker, ConnId, OUTPUT_HIGH_WATER};
 use super::message::{Delivery, Message, SessionKey};
@@ -13,8 +15,12 @@ use super::shared::{ShardMsg, Stats};
 
 impl Broker {
     pub(super) fn on_publish(&mut self, conn: ConnId, mut publish: Publish, now: Instant) {
-        let Some((slot, key)) = self.session_key_of(conn) else { return };
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some((slot, key)) = self.session_key_of(conn) else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         let version = c.version;
         Stats::add(&self.shared.stats.publish_received, 1);
 
@@ -45,7 +51,10 @@ impl Broker {
             }
         }
         if !super::topic::valid_topic_name(&publish.topic) {
-            log::info!("Client {} sent an invalid topic, disconnecting.", self.describe(conn));
+            log::info!(
+                "Client {} sent an invalid topic, disconnecting.",
+                self.describe(conn)
+            );
             self.disconnect_with(conn, reason::MALFORMED_PACKET, now);
             return;
         }
@@ -117,13 +126,16 @@ impl Broker {
             QoS::ExactlyOnce => {
                 // Held until PUBREL (Mosquitto's choice among the two the standard allows), so
                 // a resent PUBLISH with the same id is never delivered twice.
-                let Some(session) = self.sessions.get_mut(slot) else { return };
+                let Some(session) = self.sessions.get_mut(slot) else {
+                    return;
+                };
                 // The same id with another topic or payload is a new message: the client
                 // reused the id, the old one is forgotten (Mosquitto's rule).
                 let reused = match (session.incoming_qos2.get(&packet_id), &message) {
-                    (Some(pending), Some(new)) => pending.message.as_ref().is_some_and(|old| {
-                        old.topic != new.topic || old.payload != new.payload
-                    }),
+                    (Some(pending), Some(new)) => pending
+                        .message
+                        .as_ref()
+                        .is_some_and(|old| old.topic != new.topic || old.payload != new.payload),
                     _ => false,
                 };
                 if reused {
@@ -136,6 +148,14 @@ impl Broker {
                         self.protocol_error(conn, now);
                         return;
                     }
+                } else if self.settings.max_inflight_messages > 0
+                    && session.incoming_qos2.len()
+                        >= usize::from(self.settings.max_inflight_messages)
+                    && version == ProtocolVersion::V5
+                {
+                    // More QoS 2 messages awaiting PUBREL than our Receive Maximum allows.
+                    self.disconnect_with(conn, reason::RECEIVE_MAXIMUM_EXCEEDED, now);
+                    return;
                 } else if let Some(message) = message {
                     session.incoming_qos2.insert(
                         packet_id,
@@ -153,7 +173,9 @@ impl Broker {
     }
 
     pub(super) fn on_pubrel(&mut self, conn: ConnId, packet_id: u16, now: Instant) {
-        let Some(session) = self.session_of(conn) else { return };
+        let Some(session) = self.session_of(conn) else {
+            return;
+        };
         let found = session.incoming_qos2.remove(&packet_id);
         if let Some(message) = found.and_then(|p| p.message) {
             self.publish_message(message, now);
@@ -164,8 +186,12 @@ impl Broker {
     }
 
     pub(super) fn on_puback(&mut self, conn: ConnId, packet_id: u16, now: Instant) {
-        let Some((slot, _)) = self.session_key_of(conn) else { return };
-        let Some(session) = self.sessions.get_mut(slot) else { return };
+        let Some((slot, _)) = self.session_key_of(conn) else {
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(slot) else {
+            return;
+        };
         match session.puback(packet_id) {
             Ack::Done => self.pump(slot, now),
             Ack::Unknown => {}
@@ -174,8 +200,12 @@ impl Broker {
     }
 
     pub(super) fn on_pubrec(&mut self, conn: ConnId, packet_id: u16, code: u8, now: Instant) {
-        let Some((slot, _)) = self.session_key_of(conn) else { return };
-        let Some(session) = self.sessions.get_mut(slot) else { return };
+        let Some((slot, _)) = self.session_key_of(conn) else {
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(slot) else {
+            return;
+        };
         match session.pubrec(packet_id, code) {
             Ack::WrongFlow => self.protocol_error(conn, now),
             // A refused QoS 2 message frees its in-flight slot.
@@ -190,8 +220,12 @@ impl Broker {
     }
 
     pub(super) fn on_pubcomp(&mut self, conn: ConnId, packet_id: u16, now: Instant) {
-        let Some((slot, _)) = self.session_key_of(conn) else { return };
-        let Some(session) = self.sessions.get_mut(slot) else { return };
+        let Some((slot, _)) = self.session_key_of(conn) else {
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(slot) else {
+            return;
+        };
         match session.pubcomp(packet_id) {
             Ack::Done => self.pump(slot, now),
             Ack::Unknown => {}
@@ -245,10 +279,14 @@ impl Broker {
     /// Gives a delivery to a session of this shard: straight to its connection when the
     /// window and the output buffer allow, else into its queue.
     pub(super) fn deliver_local(&mut self, key: SessionKey, delivery: Delivery, now: Instant) {
-        let Some(slot) = self.sessions.slot_of(key) else { return };
+        let Some(slot) = self.sessions.slot_of(key) else {
+            return;
+        };
         let limits = self.queue_limits();
         let queue_qos0 = self.settings.queue_qos0_messages;
-        let Some(session) = self.sessions.get_mut(slot) else { return };
+        let Some(session) = self.sessions.get_mut(slot) else {
+            return;
+        };
         let ready = match session.conn.and_then(|c| self.conns.get(&c)) {
             None => {
                 if delivery.qos == QoS::AtMostOnce && !queue_qos0 {
@@ -275,17 +313,25 @@ impl Broker {
     /// Sends what the queue holds while the window and the output buffer have room.
     pub(super) fn pump(&mut self, slot: u32, now: Instant) {
         loop {
-            let Some(session) = self.sessions.get_mut(slot) else { return };
+            let Some(session) = self.sessions.get_mut(slot) else {
+                return;
+            };
             let Some(conn) = session.conn else { return };
-            let Some(c) = self.conns.get(&conn) else { return };
+            let Some(c) = self.conns.get(&conn) else {
+                return;
+            };
             if c.out.len() >= OUTPUT_HIGH_WATER {
                 return;
             }
-            let Some(front) = session.queue_front() else { return };
+            let Some(front) = session.queue_front() else {
+                return;
+            };
             if front.qos != QoS::AtMostOnce && !session.has_inflight_room() {
                 return;
             }
-            let Some((delivery, packet_id)) = session.dequeue() else { return };
+            let Some((delivery, packet_id)) = session.dequeue() else {
+                return;
+            };
             if delivery.message.is_expired(now) {
                 continue;
             }
@@ -302,18 +348,34 @@ impl Broker {
         packet_id: u16,
         now: Instant,
     ) {
-        let Some(session) = self.sessions.get_mut(slot) else { return };
+        let Some(session) = self.sessions.get_mut(slot) else {
+            return;
+        };
         let packet_id = if delivery.qos == QoS::AtMostOnce {
             0
         } else {
             session.start_inflight(delivery.clone(), packet_id)
         };
-        self.write_publish(conn, &delivery, packet_id, false, now);
+        if !self.write_publish(conn, &delivery, packet_id, false, now) && packet_id != 0 {
+            // Not sent (too large for the client): the flow ends here.
+            if let Some(session) = self.sessions.get_mut(slot) {
+                session.inflight.retain(|f| f.packet_id != packet_id);
+            }
+        }
     }
 
-    /// Encodes one PUBLISH of a delivery for a connection.
-    fn write_publish(&mut self, conn: ConnId, d: &Delivery, packet_id: u16, dup: bool, now: Instant) {
-        let Some(c) = self.conns.get(&conn) else { return };
+    /// Encodes one PUBLISH of a delivery for a connection; false when it could not be sent.
+    fn write_publish(
+        &mut self,
+        conn: ConnId,
+        d: &Delivery,
+        packet_id: u16,
+        dup: bool,
+        now: Instant,
+    ) -> bool {
+        let Some(c) = self.conns.get(&conn) else {
+            return false;
+        };
         let version = c.version;
         let message = &d.message;
         let topic = match &c.listener.mount_point {
@@ -328,8 +390,11 @@ impl Broker {
             properties = message.properties.clone();
             properties.subscription_identifiers = d.subscription_ids.clone();
             if let Some(at) = message.expires_at {
-                let left = at.saturating_duration_since(now).as_secs();
-                properties.message_expiry_interval = Some(u32::try_from(left).unwrap_or(u32::MAX));
+                // Whole seconds, rounded up: a message with 3.2 s left has "4" left to the
+                // client, as Mosquitto's second-granular clock says.
+                let left = at.saturating_duration_since(now);
+                let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+                properties.message_expiry_interval = Some(u32::try_from(secs).unwrap_or(u32::MAX));
             }
         }
         let publish = Publish {
@@ -341,13 +406,29 @@ impl Broker {
             payload: message.payload.clone(),
             properties,
         };
+        let packet = Packet::Publish(publish);
+        // Never more than the client's Maximum Packet Size: such a message is dropped as if
+        // it had been delivered (v5 §3.1.2.11.4).
+        if c.max_packet_out > 0
+            && size_as_mosquitto_counts(encoded_len(&packet, version)) > c.max_packet_out as usize
+        {
+            log::debug!(
+                "Dropped a PUBLISH larger than {}'s maximum packet size.",
+                c.client_id
+            );
+            Stats::add(&self.shared.stats.publish_dropped, 1);
+            return false;
+        }
         Stats::add(&self.shared.stats.publish_sent, 1);
-        self.send(conn, &Packet::Publish(publish));
+        self.send(conn, &packet);
+        true
     }
 
     /// A connection (re)attached to its session: resend what was in flight, then the queue.
     pub(super) fn resume(&mut self, slot: u32, now: Instant) {
-        let Some(session) = self.sessions.get_mut(slot) else { return };
+        let Some(session) = self.sessions.get_mut(slot) else {
+            return;
+        };
         let Some(conn) = session.conn else { return };
         session.expire_messages(now);
         let inflight: Vec<_> = session.inflight.iter().cloned().collect();
@@ -356,7 +437,9 @@ impl Broker {
                 OutState::AwaitPubComp => {
                     self.send(conn, &Packet::PubRel(PubResponse::new(flight.packet_id)));
                 }
-                _ => self.write_publish(conn, &flight.delivery, flight.packet_id, true, now),
+                _ => {
+                    self.write_publish(conn, &flight.delivery, flight.packet_id, true, now);
+                }
             }
         }
         self.pump(slot, now);
@@ -405,11 +488,35 @@ fn may_publish_to(topic: &str) -> bool {
     if let Some(rest) = topic.strip_prefix("$SYS/") {
         let mut levels = rest.split('/');
         return matches!(
-            (levels.next(), levels.next(), levels.next(), levels.next(), levels.next()),
-            (Some("broker"), Some("connection"), Some(_), Some("state"), None)
+            (
+                levels.next(),
+                levels.next(),
+                levels.next(),
+                levels.next(),
+                levels.next()
+            ),
+            (
+                Some("broker"),
+                Some("connection"),
+                Some(_),
+                Some("state"),
+                None
+            )
         );
     }
     !topic.starts_with("$share/")
+}
+
+/// A packet's size as Mosquitto compares it with a Maximum Packet Size: the remaining length
+/// plus one, leaving out the bytes of the length field itself.
+fn size_as_mosquitto_counts(total: usize) -> usize {
+    for length_bytes in 1..=4u32 {
+        let remaining = total.saturating_sub(1 + length_bytes as usize);
+        if remaining < 128usize.pow(length_bytes) {
+            return remaining + 1;
+        }
+    }
+    total
 }
 
 /// 3.x acknowledgements carry no reason code.

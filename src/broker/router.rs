@@ -52,7 +52,12 @@ impl Router {
     /// Fills `out` with one target per session that `topic` reaches. `origin` is the
     /// publishing session, skipped by its own No Local subscriptions. Returns whether any
     /// subscription matched at all.
-    pub fn route(&mut self, topic: &str, origin: Option<SessionKey>, out: &mut Vec<Target>) -> bool {
+    pub fn route(
+        &mut self,
+        topic: &str,
+        origin: Option<SessionKey>,
+        out: &mut Vec<Target>,
+    ) -> bool {
         out.clear();
         let mut matched = false;
         self.index.matches_mut(topic, |found| {

@@ -96,6 +96,8 @@ pub struct Session {
     /// QoS 2 messages received (PUBREC sent) and waiting for PUBREL before they are published.
     pub incoming_qos2: HashMap<u16, PendingRelease>,
     pub will: Option<LastWill>,
+    /// When the will, held back by its v5 Will Delay Interval, is due.
+    pub will_due: Option<Instant>,
     /// How many QoS 1/2 messages may be in flight to the client (our setting, or the client's
     /// v5 Receive Maximum if smaller); 0 = unlimited.
     pub inflight_max: u16,
@@ -118,6 +120,7 @@ impl Session {
             queued_bytes: 0,
             incoming_qos2: HashMap::new(),
             will: None,
+            will_due: None,
             inflight_max: 20,
             last_packet_id: 0,
         }
@@ -183,7 +186,9 @@ impl Session {
     /// PUBREC received: answer with PUBREL (again, if it was a resend). A failure reason code
     /// (v5, >= 0x80) ends the flow instead.
     pub fn pubrec(&mut self, packet_id: u16, reason: u8) -> Ack {
-        let Some(i) = self.find(packet_id) else { return Ack::Unknown };
+        let Some(i) = self.find(packet_id) else {
+            return Ack::Unknown;
+        };
         match self.inflight[i].state {
             OutState::AwaitPubAck => Ack::WrongFlow,
             _ if reason >= 0x80 => {
@@ -233,7 +238,9 @@ impl Session {
     /// The next queued delivery and the packet id it was given.
     pub fn dequeue(&mut self) -> Option<(Delivery, u16)> {
         let (delivery, packet_id) = self.queue.pop_front()?;
-        self.queued_bytes = self.queued_bytes.saturating_sub(delivery.message.payload.len());
+        self.queued_bytes = self
+            .queued_bytes
+            .saturating_sub(delivery.message.payload.len());
         Some((delivery, packet_id))
     }
 
@@ -253,13 +260,16 @@ impl Session {
         let before = self.queue.len();
         self.queue.retain(|(d, _)| !d.message.is_expired(now));
         if self.queue.len() != before {
-            self.queued_bytes = self.queue.iter().map(|(d, _)| d.message.payload.len()).sum();
+            self.queued_bytes = self
+                .queue
+                .iter()
+                .map(|(d, _)| d.message.payload.len())
+                .sum();
         }
         // A PUBLISH already sent but not acknowledged may still be expired; one waiting for
         // PUBCOMP must complete (the PUBREL is the only thing left to resend).
-        self.inflight.retain(|f| {
-            f.state == OutState::AwaitPubComp || !f.delivery.message.is_expired(now)
-        });
+        self.inflight
+            .retain(|f| f.state == OutState::AwaitPubComp || !f.delivery.message.is_expired(now));
     }
 }
 
@@ -307,10 +317,22 @@ mod tests {
     fn qos2_flow_moves_through_its_states() {
         let mut s = Session::new(key(), Arc::from("c"), ProtocolVersion::V311);
         let id = s.start_inflight(delivery(QoS::ExactlyOnce, b"a"), 0);
-        assert_eq!(s.puback(id), Ack::WrongFlow, "a PUBACK does not complete a QoS 2 flow");
-        assert_eq!(s.pubcomp(id), Ack::WrongFlow, "PUBCOMP before PUBREC is out of order");
+        assert_eq!(
+            s.puback(id),
+            Ack::WrongFlow,
+            "a PUBACK does not complete a QoS 2 flow"
+        );
+        assert_eq!(
+            s.pubcomp(id),
+            Ack::WrongFlow,
+            "PUBCOMP before PUBREC is out of order"
+        );
         assert_eq!(s.pubrec(id, 0), Ack::Done);
-        assert_eq!(s.pubrec(id, 0), Ack::Done, "a resent PUBREC is answered again");
+        assert_eq!(
+            s.pubrec(id, 0),
+            Ack::Done,
+            "a resent PUBREC is answered again"
+        );
         assert_eq!(s.pubcomp(id), Ack::Done);
         assert_eq!(s.pubcomp(id), Ack::Unknown);
         assert!(s.inflight.is_empty());
@@ -323,8 +345,12 @@ mod tests {
             max_messages: 2,
             max_bytes: 0,
         };
-        assert!(s.enqueue(delivery(QoS::AtLeastOnce, b"a"), by_count).is_ok());
-        assert!(s.enqueue(delivery(QoS::AtLeastOnce, b"b"), by_count).is_ok());
+        assert!(s
+            .enqueue(delivery(QoS::AtLeastOnce, b"a"), by_count)
+            .is_ok());
+        assert!(s
+            .enqueue(delivery(QoS::AtLeastOnce, b"b"), by_count)
+            .is_ok());
         assert_eq!(
             s.enqueue(delivery(QoS::AtLeastOnce, b"c"), by_count),
             Err(Dropped::QueueFull)
@@ -340,6 +366,8 @@ mod tests {
         let (first, id) = s.dequeue().expect("queued");
         assert_eq!(first.message.payload, Bytes::from_static(b"a"));
         assert_eq!(id, 1, "queued QoS 1 messages are numbered when queued");
-        assert!(s.enqueue(delivery(QoS::AtLeastOnce, b"cc"), by_bytes).is_ok());
+        assert!(s
+            .enqueue(delivery(QoS::AtLeastOnce, b"cc"), by_bytes)
+            .is_ok());
     }
 }

@@ -118,5 +118,7 @@ impl Shared {
 /// A poisoned lock means another shard panicked while holding it; the data is still
 /// consistent for our uses (every critical section is a single map operation), so go on.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -75,5 +75,4 @@ impl SessionSlab {
             .filter(|(_, e)| e.session.is_some())
             .map(|(i, _)| i as u32)
     }
-
 }

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::protocol::{
-    reason, Packet, ProtocolVersion, RetainHandling, SubAck, Subscribe, UnsubAck,
-    Unsubscribe,
+    reason, Packet, ProtocolVersion, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 
 use super::core::{Broker, ConnId};
@@ -17,12 +16,20 @@ use super::topic;
 
 impl Broker {
     pub(super) fn on_subscribe(&mut self, conn: ConnId, subscribe: Subscribe, now: Instant) {
-        let Some((slot, key)) = self.session_key_of(conn) else { return };
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some((slot, key)) = self.session_key_of(conn) else {
+            return;
+        };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         let version = c.version;
         let max_qos = c.listener.max_qos;
         let mount = c.listener.mount_point.clone();
-        let subscription_id = subscribe.properties.subscription_identifiers.first().copied();
+        let subscription_id = subscribe
+            .properties
+            .subscription_identifiers
+            .first()
+            .copied();
 
         // Validate everything first: one bad filter closes the connection (as Mosquitto
         // does), and nothing of the packet may have taken effect then.
@@ -67,8 +74,13 @@ impl Broker {
                 options,
                 subscription_id,
             };
-            let Some(session) = self.sessions.get_mut(slot) else { return };
-            let existed = session.subscriptions.insert(filter.clone(), entry).is_some();
+            let Some(session) = self.sessions.get_mut(slot) else {
+                return;
+            };
+            let existed = session
+                .subscriptions
+                .insert(filter.clone(), entry)
+                .is_some();
             self.router.subscribe(&filter, key, entry);
             let f = filter.clone();
             self.broadcast(|| ShardMsg::Subscribe {
@@ -133,8 +145,12 @@ impl Broker {
     }
 
     pub(super) fn on_unsubscribe(&mut self, conn: ConnId, unsubscribe: Unsubscribe, now: Instant) {
-        let Some((slot, key)) = self.session_key_of(conn) else { return };
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some((slot, key)) = self.session_key_of(conn) else {
+            return;
+        };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         let version = c.version;
         let mount = c.listener.mount_point.clone();
         for filter in &unsubscribe.filters {
@@ -154,7 +170,9 @@ impl Broker {
                 Some(m) => Arc::from(format!("{m}{filter}")),
                 None => Arc::from(filter.as_str()),
             };
-            let Some(session) = self.sessions.get_mut(slot) else { return };
+            let Some(session) = self.sessions.get_mut(slot) else {
+                return;
+            };
             let existed = session.subscriptions.remove(&filter).is_some();
             if existed {
                 self.router.unsubscribe(&filter, key);

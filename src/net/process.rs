@@ -29,7 +29,9 @@ pub fn drop_privileges(user: &str) -> io::Result<()> {
     }
     let entry = lookup_user(user).or_else(|| {
         if user == "mosquitto" {
-            log::warn!("Warning: Unable to drop privileges to 'mosquitto', trying 'nobody' instead.");
+            log::warn!(
+                "Warning: Unable to drop privileges to 'mosquitto', trying 'nobody' instead."
+            );
             lookup_user("nobody")
         } else {
             None

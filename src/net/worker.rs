@@ -172,7 +172,9 @@ impl Worker {
 
     fn accept(&mut self, index: usize, now: Instant) {
         loop {
-            let Some((listener, bound)) = self.listeners.get(index) else { return };
+            let Some((listener, bound)) = self.listeners.get(index) else {
+                return;
+            };
             match listener.accept() {
                 Ok((mut stream, peer)) => {
                     let settings = bound.settings.clone();
@@ -180,7 +182,10 @@ impl Worker {
                     let open = active.fetch_add(1, Ordering::AcqRel) + 1;
                     if settings.max_connections.is_some_and(|max| open > max) {
                         active.fetch_sub(1, Ordering::AcqRel);
-                        log::info!("Client connection from {} denied: max_connections exceeded.", peer.ip());
+                        log::info!(
+                            "Client connection from {} denied: max_connections exceeded.",
+                            peer.ip()
+                        );
                         drop(stream);
                         continue;
                     }
@@ -223,7 +228,9 @@ impl Worker {
     fn read(&mut self, conn: ConnId, now: Instant) {
         let mut budget = READ_BUDGET;
         loop {
-            let Some(c) = self.conns.get_mut(&conn) else { return };
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
             let len = c.input.len();
             c.input.resize(len + READ_CHUNK, 0);
             match c.stream.read(&mut c.input[len..]) {
@@ -264,8 +271,12 @@ impl Worker {
 
     /// Writes what the core buffered for a connection, as far as the socket takes it.
     fn write(&mut self, conn: ConnId, now: Instant) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
-        let Some(out) = self.broker.output(conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(out) = self.broker.output(conn) else {
+            return;
+        };
         let mut failed = false;
         while !out.is_empty() {
             match c.stream.write(out) {
@@ -324,7 +335,9 @@ impl Worker {
         settings: Arc<crate::broker::ListenerSettings>,
         peer: String,
     ) {
-        let Some(mut c) = self.conns.remove(&conn) else { return };
+        let Some(mut c) = self.conns.remove(&conn) else {
+            return;
+        };
         let _ = self.poll.registry().deregister(&mut c.stream);
         self.runtime.send(
             to,
