@@ -1,0 +1,293 @@
+//! Several shards: replicated subscriptions, cross-shard deliveries, and connections moving to
+//! the shard that owns their session.
+
+use super::*;
+use crate::protocol::reason;
+
+#[test]
+fn delivery_to_another_shard_after_pump() {
+    let mut w = World::shards(2);
+    let s = w.online(0, "sub", V311, true);
+    w.subscribe(s, "t", 1);
+    w.pump();
+    let p = w.online(1, "pub", V311, true);
+    w.publish(p, msg("t", "x").qos1(1));
+    assert_eq!(w.recv(p), vec![puback(1)]);
+    assert!(w.recv(s).is_empty(), "still in shard 1's outbox");
+    w.pump();
+    assert_eq!(w.recv(s), vec![msg("t", "x").qos1(1).packet()]);
+    w.send(s, &puback(1));
+    assert!(w.session(0, "sub").unwrap().inflight.is_empty());
+}
+
+#[test]
+fn subscription_reaches_other_shards_only_through_the_link() {
+    let mut w = World::shards(2);
+    let s = w.online(0, "sub", V5, true);
+    w.subscribe(s, "t", 0);
+    let p = w.online(1, "pub", V5, true);
+    // Shard 0 has not flushed its outbox: shard 1 does not know the subscription yet.
+    w.publish(p, msg("t", "early").qos1(1));
+    assert_eq!(
+        w.recv(p),
+        vec![Packet::PubAck(PubResponse::with_reason(
+            1,
+            reason::NO_MATCHING_SUBSCRIBERS
+        ))]
+    );
+    w.pump();
+    assert!(w.recv(s).is_empty());
+    w.publish(p, msg("t", "late").qos1(2));
+    assert_eq!(w.recv(p), vec![puback(2)]);
+    w.pump();
+    assert_eq!(w.recv(s), vec![msg("t", "late").packet()]);
+}
+
+#[test]
+fn publish_sees_subscriptions_already_in_its_inbox() {
+    let mut w = World::shards(2);
+    let s = w.online(0, "sub", V311, true);
+    w.subscribe(s, "t", 0);
+    // Shard 0's batch is handed over, but shard 1 has not processed its inbox yet.
+    w.brokers[0].flush_outbox();
+    let p = w.online(1, "pub", V311, true);
+    w.publish(p, msg("t", "x"));
+    w.pump();
+    assert_eq!(w.recv(s), vec![msg("t", "x").packet()]);
+}
+
+#[test]
+fn fan_out_across_three_shards() {
+    let mut w = World::shards(3);
+    let subs: Vec<ConnId> = (0..3)
+        .map(|shard| {
+            let c = w.online(shard, &format!("sub{shard}"), V311, true);
+            w.subscribe(c, "f/#", 1);
+            c
+        })
+        .collect();
+    w.pump();
+    let p = w.online(2, "pub", V311, true);
+    w.publish(p, msg("f/1", "x").qos1(1));
+    w.pump();
+    for s in subs {
+        assert_eq!(
+            w.recv(s),
+            vec![msg("f/1", "x").qos1(1).packet()],
+            "conn {s}"
+        );
+    }
+}
+
+#[test]
+fn unsubscribe_and_session_end_reach_other_shards() {
+    let mut w = World::shards(2);
+    let a = w.online(0, "a", V311, true);
+    w.subscribe(a, "t", 0);
+    let b = w.online(0, "b", V311, true);
+    w.subscribe(b, "t", 0);
+    w.pump();
+    w.send(a, &unsubscribe(1, &["t"]));
+    assert_eq!(w.recv(a), vec![unsuback(1, &[])]);
+    w.disconnect(b);
+    w.pump();
+    let p = w.online(1, "pub", V5, true);
+    w.publish(p, msg("t", "x").qos1(1));
+    assert_eq!(
+        w.recv(p),
+        vec![Packet::PubAck(PubResponse::with_reason(
+            1,
+            reason::NO_MATCHING_SUBSCRIBERS
+        ))]
+    );
+    assert_eq!(w.brokers[1].router.len(), 0);
+}
+
+#[test]
+fn connect_moves_to_the_shard_that_owns_the_session() {
+    let mut w = World::shards(2);
+    let s = w.online(0, "roamer", V311, false);
+    w.subscribe(s, "t", 1);
+    w.disconnect(s);
+    w.pump();
+    let p = w.online(1, "pub", V311, true);
+    w.publish(p, msg("t", "queued").qos1(1));
+    w.pump();
+    w.take_events();
+
+    let first = w.open(1, V311);
+    w.send(
+        first,
+        &Packet::Connect(Box::new(connect_packet("roamer", V311, false, 60))),
+    );
+    let events = w.take_events();
+    let new = w.resolve(first);
+    assert_eq!(
+        events,
+        vec![Event::Transfer {
+            conn: first,
+            to: 0,
+            new
+        }]
+    );
+    assert_eq!(w.shard_of(new), 0);
+    assert_eq!(
+        w.brokers[1].connection_count(),
+        1,
+        "only the publisher is left on shard 1"
+    );
+    assert_eq!(
+        w.recv(new),
+        vec![
+            Packet::ConnAck(connack(true, 0)),
+            msg("t", "queued").qos1(1).packet()
+        ]
+    );
+    // The session still lives on shard 0 and keeps working.
+    w.send(new, &puback(1));
+    w.publish(p, msg("t", "live").qos1(2));
+    w.pump();
+    assert_eq!(w.recv(new), vec![msg("t", "live").qos1(2).packet()]);
+}
+
+#[test]
+fn takeover_across_shards() {
+    let mut w = World::shards(2);
+    let old = w.online(0, "dup", V5, false);
+    let first = w.open(1, V5);
+    let mut connect = connect_packet("dup", V5, true, 60);
+    connect.will = None;
+    w.send(first, &Packet::Connect(Box::new(connect)));
+    let new = w.resolve(first);
+    assert_eq!(
+        w.take_events(),
+        vec![
+            Event::Transfer {
+                conn: first,
+                to: 0,
+                new
+            },
+            Event::Close(old)
+        ]
+    );
+    assert_eq!(w.recv(old), vec![disconnect(reason::SESSION_TAKEN_OVER)]);
+    let ack = w.connack(new);
+    assert_eq!((ack.session_present, ack.code), (false, 0));
+}
+
+#[test]
+fn a_new_client_stays_on_its_shard() {
+    let mut w = World::shards(2);
+    let c = w.online(1, "fresh", V311, true);
+    assert!(w.take_events().is_empty());
+    assert_eq!(w.shard_of(c), 1);
+    assert_eq!(w.shared.registry().get("fresh"), Some(&1));
+    w.disconnect(c);
+    assert_eq!(
+        w.shared.registry().get("fresh"),
+        None,
+        "the clean session ended"
+    );
+    // Next time it may land anywhere.
+    let c = w.online(0, "fresh", V311, true);
+    assert_eq!(w.shard_of(c), 0);
+}
+
+#[test]
+fn retained_store_is_shared_by_all_shards() {
+    let mut w = World::shards(2);
+    let p = w.online(1, "pub", V311, true);
+    w.publish(p, msg("r", "v").retained());
+    let s = w.online(0, "sub", V311, true);
+    w.send(s, &subscribe(1, &[("r", 0)]));
+    assert_eq!(
+        w.recv(s),
+        vec![suback(1, &[0]), msg("r", "v").retained().packet()]
+    );
+}
+
+#[test]
+fn will_reaches_subscribers_on_other_shards() {
+    let mut w = World::shards(2);
+    let s = w.online(1, "watcher", V311, true);
+    w.subscribe(s, "w", 0);
+    w.pump();
+    let mut connect = connect_packet("dying", V311, true, 60);
+    connect.will = Some(will("w", "bye", QoS::AtMostOnce, false));
+    let c = w.connect_with(0, connect);
+    assert_eq!(w.connack(c).code, 0);
+    w.drop_conn(c);
+    w.pump();
+    assert_eq!(w.recv(s), vec![msg("w", "bye").packet()]);
+}
+
+#[test]
+fn offline_session_on_another_shard_queues_cross_shard_deliveries() {
+    let mut w = World::shards(2);
+    let s = w.online(0, "sub", V311, false);
+    w.subscribe(s, "t", 1);
+    w.drop_conn(s);
+    w.pump();
+    let p = w.online(1, "pub", V311, true);
+    for i in 1..=3u16 {
+        w.publish(p, msg("t", &i.to_string()).qos1(i));
+    }
+    w.pump();
+    assert_eq!(w.session(0, "sub").unwrap().queue.len(), 3);
+    // Reconnecting on shard 1 moves the connection to shard 0.
+    let s = w.connect(1, "sub", V311, false, 60);
+    assert_eq!(w.shard_of(s), 0);
+    assert_eq!(
+        w.recv(s),
+        vec![
+            Packet::ConnAck(connack(true, 0)),
+            msg("t", "1").qos1(1).packet(),
+            msg("t", "2").qos1(2).packet(),
+            msg("t", "3").qos1(3).packet(),
+        ]
+    );
+}
+
+#[test]
+fn a_delivery_for_an_ended_session_misses_the_slots_next_owner() {
+    let mut w = World::shards(2);
+    let a = w.online(0, "a", V311, true);
+    w.subscribe(a, "t", 0);
+    w.pump();
+    let key_a = w.session(0, "a").unwrap().key;
+    let p = w.online(1, "pub", V311, true);
+    // The delivery waits in shard 1's outbox while the session ends and its slot is reused.
+    w.publish(p, msg("t", "for a"));
+    w.disconnect(a);
+    let b = w.online(0, "b", V311, true);
+    let key_b = w.session(0, "b").unwrap().key;
+    assert_eq!(key_b.slot, key_a.slot);
+    assert_ne!(key_b, key_a);
+    w.pump();
+    assert!(w.recv(b).is_empty());
+    assert_eq!(w.session(0, "b").unwrap().stored_messages(), 0);
+}
+
+#[test]
+#[ignore = "bug: Broker::input clears the rest of the buffer once on_connect transferred the connection, so packets pipelined after a CONNECT that moves to another shard are lost (the shell carries `input` along with the socket, but it is already empty)"]
+fn packets_pipelined_after_a_transferred_connect_are_not_lost() {
+    let mut w = World::shards(2);
+    let s = w.online(0, "roamer", V311, false);
+    w.disconnect(s);
+    let first = w.open(1, V311);
+    let connect = Packet::Connect(Box::new(connect_packet("roamer", V311, false, 60)));
+    let mut bytes = encode(&connect, V311);
+    bytes.extend(encode(&subscribe(1, &[("t", 0)]), V311));
+    bytes.extend(encode(&Packet::PingReq, V311));
+    w.send_raw(first, &bytes);
+    let new = w.resolve(first);
+    assert_eq!(w.shard_of(new), 0);
+    assert_eq!(
+        w.recv(new),
+        vec![
+            Packet::ConnAck(connack(true, 0)),
+            suback(1, &[0]),
+            Packet::PingResp,
+        ]
+    );
+}
