@@ -276,6 +276,7 @@ impl Broker {
             _ => u32::MAX,
         };
         let client_max = connect.properties.receive_maximum.unwrap_or(u16::MAX);
+        session.inflight_bytes_max = settings.max_inflight_bytes;
         session.inflight_max = match settings.max_inflight_messages {
             0 => client_max,
             ours => ours.min(client_max),

@@ -169,8 +169,9 @@ impl Broker {
     /// Bytes arrived: decodes and handles every whole packet in `buf`, leaving a partial one.
     pub fn input(&mut self, conn: ConnId, buf: &mut BytesMut, now: Instant) {
         loop {
+            // Gone means moved to another shard by its CONNECT: what follows the CONNECT
+            // stays in `buf` and travels with the socket.
             let Some(c) = self.conns.get_mut(&conn) else {
-                buf.clear();
                 return;
             };
             if c.phase == Phase::Closing {

@@ -22,3 +22,6 @@ pub use self::core::{Broker, ConnId, Effect, OUTPUT_HIGH_WATER};
 pub use message::{Delivery, Message, SessionKey};
 pub use settings::{ListenerSettings, Settings};
 pub use shared::{ShardMsg, Shared};
+
+#[cfg(test)]
+mod tests;

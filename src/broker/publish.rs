@@ -354,12 +354,19 @@ impl Broker {
         let packet_id = if delivery.qos == QoS::AtMostOnce {
             0
         } else {
-            session.start_inflight(delivery.clone(), packet_id)
+            match session.start_inflight(delivery.clone(), packet_id) {
+                Some(id) => id,
+                None => {
+                    // Every packet id is taken by unacknowledged messages.
+                    Stats::add(&self.shared.stats.publish_dropped, 1);
+                    return;
+                }
+            }
         };
         if !self.write_publish(conn, &delivery, packet_id, false, now) && packet_id != 0 {
             // Not sent (too large for the client): the flow ends here.
             if let Some(session) = self.sessions.get_mut(slot) {
-                session.inflight.retain(|f| f.packet_id != packet_id);
+                session.abandon(packet_id);
             }
         }
     }

@@ -4,7 +4,7 @@
 //! incoming QoS 2 identifiers not yet released, and the subscriptions. It writes nothing
 //! itself: it hands out the deliveries that may be sent now, and the core encodes them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -101,7 +101,11 @@ pub struct Session {
     /// How many QoS 1/2 messages may be in flight to the client (our setting, or the client's
     /// v5 Receive Maximum if smaller); 0 = unlimited.
     pub inflight_max: u16,
+    /// Payload bytes in flight before nothing more is sent (`max_inflight_bytes`); 0 = no cap.
+    pub inflight_bytes_max: usize,
     last_packet_id: u16,
+    /// Packet ids held by in-flight and queued messages; empty (unallocated) while idle.
+    ids_in_use: HashSet<u16>,
 }
 
 impl Session {
@@ -122,36 +126,50 @@ impl Session {
             will: None,
             will_due: None,
             inflight_max: 20,
+            inflight_bytes_max: 0,
             last_packet_id: 0,
+            ids_in_use: HashSet::new(),
         }
     }
 
     /// True when a QoS 1/2 delivery may be put in flight now.
     pub fn has_inflight_room(&self) -> bool {
-        self.inflight_max == 0 || self.inflight.len() < usize::from(self.inflight_max)
+        let count_ok =
+            self.inflight_max == 0 || self.inflight.len() < usize::from(self.inflight_max);
+        // As Mosquitto: room while the bytes in flight are below the cap, so one message
+        // always fits however large.
+        let bytes_ok = self.inflight_bytes_max == 0 || self.inflight_bytes() < self.inflight_bytes_max;
+        count_ok && bytes_ok
     }
 
-    /// The next free packet identifier, counting from 1 as Mosquitto does.
-    pub fn next_packet_id(&mut self) -> u16 {
-        loop {
+    fn inflight_bytes(&self) -> usize {
+        self.inflight
+            .iter()
+            .map(|f| f.delivery.message.payload.len())
+            .sum()
+    }
+
+    /// The next free packet identifier, counting from 1 as Mosquitto does; `None` when all
+    /// 65535 are held by messages in flight or queued.
+    pub fn next_packet_id(&mut self) -> Option<u16> {
+        for _ in 0..u16::MAX {
             self.last_packet_id = self.last_packet_id.wrapping_add(1);
             if self.last_packet_id == 0 {
                 self.last_packet_id = 1;
             }
             let id = self.last_packet_id;
-            let in_use = self.inflight.iter().any(|f| f.packet_id == id)
-                || self.queue.iter().any(|(_, queued)| *queued == id);
-            if !in_use {
-                return id;
+            if self.ids_in_use.insert(id) {
+                return Some(id);
             }
         }
+        None
     }
 
     /// Records a QoS 1/2 delivery as sent under `packet_id` (0 = allocate one now); returns
-    /// the identifier used.
-    pub fn start_inflight(&mut self, delivery: Delivery, packet_id: u16) -> u16 {
+    /// the identifier used, or `None` when no identifier is free.
+    pub fn start_inflight(&mut self, delivery: Delivery, packet_id: u16) -> Option<u16> {
         let packet_id = match packet_id {
-            0 => self.next_packet_id(),
+            0 => self.next_packet_id()?,
             id => id,
         };
         let state = if delivery.qos == QoS::ExactlyOnce {
@@ -164,7 +182,20 @@ impl Session {
             delivery,
             state,
         });
-        packet_id
+        Some(packet_id)
+    }
+
+    /// Forgets an in-flight message (it could not be sent, or its flow ended).
+    pub fn abandon(&mut self, packet_id: u16) {
+        if let Some(i) = self.find(packet_id) {
+            self.finish(i);
+        }
+    }
+
+    fn finish(&mut self, index: usize) {
+        if let Some(flight) = self.inflight.remove(index) {
+            self.ids_in_use.remove(&flight.packet_id);
+        }
     }
 
     fn find(&self, packet_id: u16) -> Option<usize> {
@@ -175,7 +206,7 @@ impl Session {
     pub fn puback(&mut self, packet_id: u16) -> Ack {
         match self.find(packet_id) {
             Some(i) if self.inflight[i].state == OutState::AwaitPubAck => {
-                self.inflight.remove(i);
+                self.finish(i);
                 Ack::Done
             }
             Some(_) => Ack::WrongFlow,
@@ -192,7 +223,7 @@ impl Session {
         match self.inflight[i].state {
             OutState::AwaitPubAck => Ack::WrongFlow,
             _ if reason >= 0x80 => {
-                self.inflight.remove(i);
+                self.finish(i);
                 Ack::Done
             }
             _ => {
@@ -206,7 +237,7 @@ impl Session {
     pub fn pubcomp(&mut self, packet_id: u16) -> Ack {
         match self.find(packet_id) {
             Some(i) if self.inflight[i].state == OutState::AwaitPubComp => {
-                self.inflight.remove(i);
+                self.finish(i);
                 Ack::Done
             }
             Some(_) => Ack::WrongFlow,
@@ -224,7 +255,7 @@ impl Session {
         }
         let packet_id = match delivery.qos {
             QoS::AtMostOnce => 0,
-            _ => self.next_packet_id(),
+            _ => self.next_packet_id().ok_or(Dropped::QueueFull)?,
         };
         self.queued_bytes += size;
         self.queue.push_back((delivery, packet_id));
@@ -257,8 +288,15 @@ impl Session {
 
     /// Drops queued and in-flight messages whose v5 expiry has passed (MQTT-3.3.2-5).
     pub fn expire_messages(&mut self, now: Instant) {
+        let ids = &mut self.ids_in_use;
         let before = self.queue.len();
-        self.queue.retain(|(d, _)| !d.message.is_expired(now));
+        self.queue.retain(|(d, id)| {
+            let keep = !d.message.is_expired(now);
+            if !keep {
+                ids.remove(id);
+            }
+            keep
+        });
         if self.queue.len() != before {
             self.queued_bytes = self
                 .queue
@@ -268,8 +306,13 @@ impl Session {
         }
         // A PUBLISH already sent but not acknowledged may still be expired; one waiting for
         // PUBCOMP must complete (the PUBREL is the only thing left to resend).
-        self.inflight
-            .retain(|f| f.state == OutState::AwaitPubComp || !f.delivery.message.is_expired(now));
+        self.inflight.retain(|f| {
+            let keep = f.state == OutState::AwaitPubComp || !f.delivery.message.is_expired(now);
+            if !keep {
+                ids.remove(&f.packet_id);
+            }
+            keep
+        });
     }
 }
 
@@ -306,17 +349,17 @@ mod tests {
     #[test]
     fn packet_ids_start_at_one_and_skip_those_in_flight() {
         let mut s = Session::new(key(), Arc::from("c"), ProtocolVersion::V311);
-        assert_eq!(s.start_inflight(delivery(QoS::AtLeastOnce, b"a"), 0), 1);
-        assert_eq!(s.start_inflight(delivery(QoS::AtLeastOnce, b"a"), 0), 2);
+        assert_eq!(s.start_inflight(delivery(QoS::AtLeastOnce, b"a"), 0), Some(1));
+        assert_eq!(s.start_inflight(delivery(QoS::AtLeastOnce, b"a"), 0), Some(2));
         s.last_packet_id = u16::MAX;
         // Wraps past 0 and skips 1 and 2, which are still in flight.
-        assert_eq!(s.next_packet_id(), 3);
+        assert_eq!(s.next_packet_id(), Some(3));
     }
 
     #[test]
     fn qos2_flow_moves_through_its_states() {
         let mut s = Session::new(key(), Arc::from("c"), ProtocolVersion::V311);
-        let id = s.start_inflight(delivery(QoS::ExactlyOnce, b"a"), 0);
+        let id = s.start_inflight(delivery(QoS::ExactlyOnce, b"a"), 0).expect("a free id");
         assert_eq!(
             s.puback(id),
             Ack::WrongFlow,

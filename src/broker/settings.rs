@@ -10,6 +10,8 @@ use crate::protocol::QoS;
 pub struct Settings {
     /// Outgoing QoS 1/2 messages in flight per client; 0 = unlimited.
     pub max_inflight_messages: u16,
+    /// Payload bytes in flight per client; 0 = unlimited.
+    pub max_inflight_bytes: usize,
     /// Messages queued per client beyond the in-flight window; 0 = unlimited.
     pub max_queued_messages: usize,
     /// Payload bytes queued per client; 0 = unlimited.
@@ -33,6 +35,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             max_inflight_messages: 20,
+            max_inflight_bytes: 0,
             max_queued_messages: 1000,
             max_queued_bytes: 0,
             queue_qos0_messages: false,
@@ -90,6 +93,7 @@ impl Settings {
                 u16::MAX => 0,
                 n => n,
             },
+            max_inflight_bytes: usize::try_from(config.max_inflight_bytes).unwrap_or(usize::MAX),
             max_queued_messages: config.max_queued_messages as usize,
             max_queued_bytes: usize::try_from(config.max_queued_bytes).unwrap_or(usize::MAX),
             queue_qos0_messages: config.queue_qos0_messages,

@@ -344,7 +344,7 @@ fn v5_unknown_topic_alias_is_a_protocol_error() {
 }
 
 #[test]
-#[ignore = "bug: Session::next_packet_id loops forever once all 65535 packet ids are in use (max_queued_messages 0 = unlimited, a client that never acknowledges)"]
+
 fn packet_id_exhaustion_does_not_hang() {
     // Mosquitto simply wraps its counter (util_mosq.c, mosquitto__mid_generate); an id in use
     // must not be given twice (MQTT-2.2.1-3), but the broker must not hang either: dropping the

@@ -269,7 +269,6 @@ fn a_delivery_for_an_ended_session_misses_the_slots_next_owner() {
 }
 
 #[test]
-#[ignore = "bug: Broker::input clears the rest of the buffer once on_connect transferred the connection, so packets pipelined after a CONNECT that moves to another shard are lost (the shell carries `input` along with the socket, but it is already empty)"]
 fn packets_pipelined_after_a_transferred_connect_are_not_lost() {
     let mut w = World::shards(2);
     let s = w.online(0, "roamer", V311, false);
