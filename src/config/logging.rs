@@ -165,3 +165,35 @@ fn log_dest(acc: &mut LogAccumulator, t: &mut Tokens<'_>) -> Res<()> {
     }
     Ok(())
 }
+
+/// `log` targets for Mosquitto's log types that have no `log` level of their own: write
+/// `log::info!(target: target::NOTICE, ...)` for a notice. Every other record's type follows
+/// from its level (see [`LogTypes::of`]).
+pub mod target {
+    pub const NOTICE: &str = "notice";
+    pub const SUBSCRIBE: &str = "subscribe";
+    pub const UNSUBSCRIBE: &str = "unsubscribe";
+}
+
+impl LogTypes {
+    /// The Mosquitto log type of a `log` record: its target if it is one of [`target`]'s,
+    /// else by level (error, warning, information, debug for debug and trace).
+    pub fn of(level: log::Level, target_name: &str) -> LogTypes {
+        match target_name {
+            target::NOTICE => LogTypes::NOTICE,
+            target::SUBSCRIBE => LogTypes::SUBSCRIBE,
+            target::UNSUBSCRIBE => LogTypes::UNSUBSCRIBE,
+            _ => match level {
+                log::Level::Error => LogTypes::ERROR,
+                log::Level::Warn => LogTypes::WARNING,
+                log::Level::Info => LogTypes::INFORMATION,
+                log::Level::Debug | log::Level::Trace => LogTypes::DEBUG,
+            },
+        }
+    }
+
+    /// Any of the bits of `other` is set.
+    pub fn intersects(self, other: LogTypes) -> bool {
+        self.0 & other.0 != 0
+    }
+}

@@ -22,10 +22,15 @@ pub mod listener;
 pub mod logging;
 mod parse;
 pub mod security;
+pub mod unsupported;
 mod values;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fuzz;
+#[cfg(test)]
+mod tests_realworld;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -39,6 +44,7 @@ pub use listener::{
     TlsVersion,
 };
 pub use logging::{LogDest, LogTypes};
+pub use unsupported::{listener_refusal, unsupported, Unsupported};
 
 /// The whole broker configuration, with Mosquitto 2.0's defaults.
 ///
@@ -114,6 +120,11 @@ pub struct Config {
     /// local-only mode (see [`Config::effective_listeners`]).
     pub local_only: bool,
     pub bridges: Vec<BridgeConfig>,
+
+    /// Every option line read, in order, with its place: what start-up warnings about options
+    /// midge does not honour yet point at. Not part of the configuration's value: two
+    /// configs compare equal whatever their lines.
+    pub lines: OptionLines,
 }
 
 impl Default for Config {
@@ -157,6 +168,7 @@ impl Default for Config {
             listeners: Vec::new(),
             local_only: true,
             bridges: Vec::new(),
+            lines: OptionLines::default(),
         }
     }
 }
@@ -236,6 +248,51 @@ impl Config {
             }
         }
         out
+    }
+}
+
+/// Which part of the parser took an option line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionScope {
+    Global,
+    /// A listener option (applies to the latest `listener`, or the default listener).
+    Listener,
+    /// A security option (global, or per listener with `per_listener_settings`).
+    Security,
+    /// A bridge option, or the `connection` line itself.
+    Bridge,
+    Logging,
+}
+
+/// One option line that was read and accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionLine {
+    pub key: String,
+    /// The rest of the line after the keyword, trimmed.
+    pub value: String,
+    pub scope: OptionScope,
+    pub location: Location,
+}
+
+/// The option lines of a configuration in file order (`include_dir` files where they were
+/// included). Always compares equal, so that it does not take part in `Config`'s equality.
+#[derive(Debug, Clone, Default)]
+pub struct OptionLines(pub Vec<OptionLine>);
+
+impl PartialEq for OptionLines {
+    fn eq(&self, _other: &OptionLines) -> bool {
+        true
+    }
+}
+
+impl OptionLines {
+    pub fn iter(&self) -> std::slice::Iter<'_, OptionLine> {
+        self.0.iter()
+    }
+
+    /// The first line that set `key`.
+    pub fn find(&self, key: &str) -> Option<&OptionLine> {
+        self.0.iter().find(|l| l.key == key)
     }
 }
 

@@ -13,7 +13,7 @@ use super::values::{
     problem, set_path, set_string, Res, Tokens,
 };
 use super::{bridge, listener, logging, security};
-use super::{Config, ConfigError, ConfigErrorKind, Location};
+use super::{Config, ConfigError, ConfigErrorKind, Location, OptionLine, OptionScope};
 
 /// Largest payload MQTT can carry (`MQTT_MAX_PAYLOAD`).
 const MQTT_MAX_PAYLOAD: i64 = 268_435_455;
@@ -166,19 +166,27 @@ impl Parser {
         t: &mut Tokens<'_>,
         loc: &Location,
     ) -> Res<()> {
-        if let Some(r) = security::apply(self, fs, key, t) {
-            return r;
+        let value = t.clone().rest().unwrap_or("").trim().to_string();
+        let (scope, r) = if let Some(r) = security::apply(self, fs, key, t) {
+            (OptionScope::Security, r)
+        } else if let Some(r) = listener::apply(self, fs, key, t, loc) {
+            (OptionScope::Listener, r)
+        } else if let Some(r) = bridge::apply(self, fs, key, t, loc) {
+            (OptionScope::Bridge, r)
+        } else if let Some(r) = logging::apply(self, key, t) {
+            (OptionScope::Logging, r)
+        } else {
+            (OptionScope::Global, self.global(key, t))
+        };
+        if r.is_ok() {
+            self.cfg.lines.0.push(OptionLine {
+                key: key.to_string(),
+                value,
+                scope,
+                location: loc.clone(),
+            });
         }
-        if let Some(r) = listener::apply(self, fs, key, t, loc) {
-            return r;
-        }
-        if let Some(r) = bridge::apply(self, fs, key, t, loc) {
-            return r;
-        }
-        if let Some(r) = logging::apply(self, key, t) {
-            return r;
-        }
-        self.global(key, t)
+        r
     }
 
     /// Global (unscoped) options.
