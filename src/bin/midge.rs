@@ -1,4 +1,10 @@
-//! `midge`: the broker's command line, as Mosquitto's (`-c`, `-d`, `-p`, `-v`, `-h`).
+//! `midge`: the broker's command line, as Mosquitto's (`-c`, `-d`, `-p`, `-v`, `-h`), its
+//! start-up sequence and its signals.
+//!
+//! Start-up follows Mosquitto 2.0: read the configuration, drop privileges (`user`), go to
+//! the background (`-d`), write the pid file, open the logs, warn about every option midge
+//! does not honour yet, open the listeners. Signals: SIGINT/SIGTERM stop, SIGHUP reloads the
+//! configuration, SIGUSR1 would save persistence, SIGUSR2 prints the subscription tree.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -6,15 +12,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use midge::broker::{ListenerSettings, Settings};
-use midge::config::{self, CliAction, CliOptions, Config, SocketDomain};
+use midge::broker::{subscription_tree, ListenerSettings, Settings};
+use midge::config::{self, CliAction, CliOptions, Config, ListenerConfig, SocketDomain};
+use midge::net::logging::{self, LogSettings};
 use midge::net::{self, ListenSpec, Server, ServerSpec};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-/// Longest log line written, in bytes.
-const MAX_LOG_LINE: usize = 1000;
 
 fn main() -> ExitCode {
+    logging::init(&LogSettings::bootstrap());
     let options = match config::parse_args(std::env::args().skip(1)) {
         Ok(CliAction::Run(options)) => options,
         Ok(CliAction::Help) => {
@@ -35,78 +41,110 @@ fn main() -> ExitCode {
         Some(path) => match Config::parse_file(path) {
             Ok(config) => config,
             Err(err) => {
-                eprintln!("{err}");
+                log_error(&err.to_string());
                 return ExitCode::FAILURE;
             }
         },
         None => Config::default(),
     };
-    init_logging(&config, options.verbose);
-    match run(&options, &config) {
+    match run(&options, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            log::error!("{message}");
+            log_error(&message);
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(options: &CliOptions, config: &Config) -> Result<(), String> {
-    if options.daemon {
-        net::process::daemonize().map_err(|e| format!("Error: Unable to fork: {e}"))?;
+/// Logs a (possibly multi-line) error, one time-stamped line each, as Mosquitto does.
+fn log_error(message: &str) {
+    for line in message.lines() {
+        log::error!("{line}");
     }
+}
+
+/// A listener as the broker runs it: what it binds and its clients' settings.
+struct Opened {
+    config: ListenerConfig,
+    spec: ListenSpec,
+}
+
+fn run(options: &CliOptions, mut config: Config) -> Result<(), String> {
+    // As Mosquitto 2.0: privileges go right after the configuration is read, so the pid
+    // file, the log file and the listeners are opened as the unprivileged user.
     net::process::drop_privileges(&config.user).map_err(|e| format!("Error: {e}"))?;
-    log::info!("midge version {VERSION} starting");
-    match &options.config_file {
-        Some(path) => log::info!("Config loaded from {}.", path.display()),
-        None => log::info!("Using default config."),
+    if options.daemon {
+        net::process::daemonize().map_err(|e| format!("Error in fork: {e}"))?;
     }
     if let Some(pid_file) = &config.pid_file {
         net::process::write_pid_file(pid_file)
             .map_err(|e| format!("Error: Unable to write pid file: {e}"))?;
     }
-
-    let mut listeners = Vec::new();
-    for listener in config.effective_listeners(&options.ports) {
-        if listener.unix_socket_path.is_some() {
-            log::warn!("Warning: Unix socket listeners are not supported yet; skipping.");
-            continue;
-        }
-        let spec = ListenSpec {
-            port: listener.port,
-            host: listener.host.clone(),
-            ipv4: listener.socket_domain != Some(SocketDomain::Ipv6),
-            ipv6: listener.socket_domain != Some(SocketDomain::Ipv4),
-        };
-        let settings = Arc::new(ListenerSettings::from_listener(config, &listener));
-        listeners.push((spec, settings));
+    logging::reconfigure(&LogSettings::from_config(&config, options.verbose));
+    log::info!("midge version {VERSION} starting");
+    match &options.config_file {
+        Some(path) => log::info!("Config loaded from {}.", path.display()),
+        None => log::info!("Using default config."),
     }
+    for warning in config::unsupported(&config) {
+        log::warn!("{}", warning.message);
+    }
+    if config.local_only {
+        log::warn!("Starting in local only mode. Connections will only be possible from clients running on this machine.");
+        log::warn!("Create a configuration file which defines a listener to allow remote access.");
+        log::warn!(
+            "For more details see https://mosquitto.org/documentation/authentication-methods/"
+        );
+    }
+
+    let opened = listeners_to_open(&config, &options.ports);
+    if opened.is_empty() {
+        return Err("Error: Unable to start any listening sockets, exiting.".to_string());
+    }
+    let listeners = opened
+        .iter()
+        .map(|o| {
+            let settings = ListenerSettings::from_listener(&config, &o.config);
+            (o.spec.clone(), Arc::new(settings))
+        })
+        .collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut settings = Arc::new(Settings::from_config(&config));
     let spec = ServerSpec {
         listeners,
-        settings: Arc::new(Settings::from_config(config)),
+        settings: settings.clone(),
         threads,
         nodelay: config.set_tcp_nodelay,
     };
-    let server = Server::start(spec).map_err(|e| format!("Error: {e}"))?;
+    let mut server = Server::start(spec).map_err(|e| format!("Error: {e}"))?;
     log::info!("midge version {VERSION} running");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, stop.clone())
-            .map_err(|e| format!("Error: Unable to set up signal handling: {e}"))?;
-    }
-    // SIGHUP (reload) and SIGUSR1/2 must not end the process as their default action would.
-    let ignored = Arc::new(AtomicBool::new(false));
-    for signal in [
-        signal_hook::consts::SIGHUP,
-        signal_hook::consts::SIGUSR1,
-        signal_hook::consts::SIGUSR2,
-    ] {
-        let _ = signal_hook::flag::register(signal, ignored.clone());
-    }
+    let flag = |signal| {
+        let flag = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal, flag.clone())
+            .map(|_| flag)
+            .map_err(|e| format!("Error: Unable to set up signal handling: {e}"))
+    };
+    let stop = flag(signal_hook::consts::SIGINT)?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())
+        .map_err(|e| format!("Error: Unable to set up signal handling: {e}"))?;
+    let hup = flag(signal_hook::consts::SIGHUP)?;
+    let usr1 = flag(signal_hook::consts::SIGUSR1)?;
+    let usr2 = flag(signal_hook::consts::SIGUSR2)?;
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(100));
+        if hup.swap(false, Ordering::AcqRel) {
+            reload(options, &mut config, &opened, &mut settings, &mut server);
+        }
+        if usr1.swap(false, Ordering::AcqRel) {
+            log::warn!("Warning: persistence is not implemented yet: SIGUSR1 has nothing to save.");
+        }
+        if usr2.swap(false, Ordering::AcqRel) {
+            let lines = server.subscriptions(Duration::from_secs(2));
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(subscription_tree(&lines).as_bytes());
+            let _ = out.flush();
+        }
     }
     log::info!("midge version {VERSION} terminating");
     server.stop();
@@ -117,45 +155,86 @@ fn run(options: &CliOptions, config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-/// Log lines as Mosquitto writes them: `<unix seconds>: <message>`, on stderr by default.
-fn init_logging(config: &Config, verbose: bool) {
-    use config::LogTypes;
-    let level = if verbose || config.log_type.contains(LogTypes::DEBUG) {
-        log::LevelFilter::Debug
-    } else if config.log_type == LogTypes::NONE {
-        log::LevelFilter::Off
-    } else {
-        log::LevelFilter::Info
-    };
-    let timestamp = config.log_timestamp;
-    let to_stdout = config.log_dest.stdout && !config.log_dest.stderr;
-    let mut builder = env_logger::Builder::new();
-    builder
-        .filter_level(level)
-        .target(if to_stdout {
-            env_logger::Target::Stdout
-        } else {
-            env_logger::Target::Stderr
-        })
-        .format(move |out, record| {
-            // Like Mosquitto, cap a line: a client id or topic can be 64 KiB long, and a
-            // reader that drains the log slowly must not be flooded by one client.
-            let mut line = record.args().to_string();
-            if line.len() > MAX_LOG_LINE {
-                let mut end = MAX_LOG_LINE;
-                while !line.is_char_boundary(end) {
-                    end -= 1;
-                }
-                line.truncate(end);
-            }
-            if timestamp {
-                let secs = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                writeln!(out, "{secs}: {line}")
-            } else {
-                writeln!(out, "{line}")
-            }
+/// The effective listeners midge can serve, with what each binds; TLS and websockets
+/// listeners are left out with a warning.
+fn listeners_to_open(config: &Config, ports: &[u16]) -> Vec<Opened> {
+    let mut out = Vec::new();
+    for listener in config.effective_listeners(ports) {
+        if let Some(why) = config::listener_refusal(&listener) {
+            log::warn!("{why}");
+            continue;
+        }
+        let spec = ListenSpec {
+            port: listener.port,
+            host: listener.host.clone(),
+            ipv4: listener.socket_domain != Some(SocketDomain::Ipv6),
+            ipv6: listener.socket_domain != Some(SocketDomain::Ipv4),
+            bind_interface: listener.bind_interface.clone(),
+            unix_path: listener.unix_socket_path.clone(),
+        };
+        out.push(Opened {
+            config: listener,
+            spec,
         });
-    let _ = builder.try_init();
+    }
+    out
+}
+
+/// What identifies a listener across a reload: its port and bind address, or its socket path.
+fn listener_key(l: &ListenerConfig) -> (u16, Option<String>, Option<std::path::PathBuf>) {
+    (l.port, l.host.clone(), l.unix_socket_path.clone())
+}
+
+/// SIGHUP: re-reads the configuration file and applies what Mosquitto reloads. A file that
+/// does not parse, or that adds or removes a listener, leaves everything as it was.
+fn reload(
+    options: &CliOptions,
+    current: &mut Config,
+    opened: &[Opened],
+    settings: &mut Arc<Settings>,
+    server: &mut Server,
+) {
+    log::info!("Reloading config.");
+    let Some(path) = &options.config_file else {
+        return;
+    };
+    let new = match Config::parse_file(path) {
+        Ok(new) => new,
+        Err(err) => {
+            log_error(&err.to_string());
+            log::error!(
+                "Error: Unable to reload the configuration; the previous one stays in use."
+            );
+            return;
+        }
+    };
+    let new_listeners = new.effective_listeners(&options.ports);
+    let mut old_keys: Vec<_> = current
+        .effective_listeners(&options.ports)
+        .iter()
+        .map(listener_key)
+        .collect();
+    let mut new_keys: Vec<_> = new_listeners.iter().map(listener_key).collect();
+    old_keys.sort();
+    new_keys.sort();
+    if old_keys != new_keys {
+        log::error!("Error: It is not currently possible to add/remove listeners when reloading the config file.");
+        log::error!("Error: Unable to reload the configuration; the previous one stays in use.");
+        return;
+    }
+    logging::reconfigure(&LogSettings::from_config(&new, options.verbose));
+    let listener_settings = opened
+        .iter()
+        .zip(server.listener_settings())
+        .map(|(o, current_settings)| {
+            let key = listener_key(&o.config);
+            match new_listeners.iter().find(|l| listener_key(l) == key) {
+                Some(l) => Arc::new(current_settings.reloaded(&new, l)),
+                None => current_settings.clone(),
+            }
+        })
+        .collect();
+    *settings = Arc::new(settings.reloaded(&new));
+    server.reload(settings.clone(), listener_settings);
+    *current = new;
 }

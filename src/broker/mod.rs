@@ -8,6 +8,7 @@ mod core;
 mod lifecycle;
 pub mod message;
 mod publish;
+mod reload;
 pub mod retained;
 pub mod router;
 pub mod session;
@@ -20,6 +21,7 @@ pub mod trie;
 
 pub use self::core::{Broker, ConnId, Effect, OUTPUT_HIGH_WATER};
 pub use message::{Delivery, Message, SessionKey};
+pub use reload::{subscription_tree, SubscriptionLine};
 pub use settings::{ListenerSettings, Settings};
 pub use shared::{ShardMsg, Shared};
 

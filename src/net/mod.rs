@@ -4,24 +4,26 @@
 //! rules live in `protocol` and `broker`.
 
 mod listen;
+pub mod logging;
 pub mod process;
+mod transport;
 mod worker;
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
 use bytes::BytesMut;
-use mio::net::TcpStream;
 use mio::{Poll, Waker};
 
 use crate::broker::{Broker, ListenerSettings, Settings, Shared};
 use crate::protocol::Connect;
 
-pub use listen::{bind_listener, ListenSpec};
+pub use listen::{bind_listener, BoundSocket, ListenSpec};
+pub use transport::{Listener, Stream};
 
 /// A listening socket and the settings of clients that arrive through it.
 pub struct BoundListener {
@@ -34,7 +36,7 @@ pub struct BoundListener {
 pub enum Control {
     /// A connection whose session lives on the receiving worker.
     Adopt {
-        stream: TcpStream,
+        stream: Stream,
         /// The listener's connection counter, released when the connection ends.
         active: Arc<AtomicUsize>,
         input: BytesMut,
@@ -42,6 +44,18 @@ pub enum Control {
         peer: String,
         connect: Box<Connect>,
     },
+    /// SIGHUP: new settings for the core and the listeners.
+    Reload(Arc<Reload>),
+    /// SIGUSR2: report this shard's subscriptions.
+    DumpSubscriptions(Sender<Vec<crate::broker::SubscriptionLine>>),
+}
+
+/// What a configuration reload changes: the broker settings, and each listener's settings
+/// (old, new) — the old `Arc` identifies the listener and the connections that came
+/// through it.
+pub struct Reload {
+    pub settings: Arc<Settings>,
+    pub listeners: Vec<(Arc<ListenerSettings>, Arc<ListenerSettings>)>,
 }
 
 /// What the workers share: their wakers and control channels, and the stop flag.
@@ -94,6 +108,8 @@ pub struct Server {
     workers: Vec<thread::JoinHandle<()>>,
     /// The addresses actually bound (port 0 resolved), for tests and logs.
     pub local_addrs: Vec<SocketAddr>,
+    /// The current settings of each configured listener, in [`ServerSpec::listeners`] order.
+    listener_settings: Vec<Arc<ListenerSettings>>,
 }
 
 impl Server {
@@ -105,7 +121,7 @@ impl Server {
         for (listen, settings) in &spec.listeners {
             let active = Arc::new(AtomicUsize::new(0));
             for socket in bind_listener(listen)? {
-                local_addrs.push(socket.local_addr()?);
+                local_addrs.extend(socket.local_addr());
                 sockets.push((socket, settings.clone(), active.clone()));
             }
         }
@@ -132,9 +148,9 @@ impl Server {
         for (index, (poll, control)) in polls.into_iter().zip(receivers).enumerate() {
             let mut listeners = Vec::new();
             for (socket, settings, active) in &sockets {
-                let clone = socket.try_clone()?;
+                let clone = Listener::from_std(socket)?;
                 listeners.push((
-                    mio::net::TcpListener::from_std(clone),
+                    clone,
                     BoundListener {
                         settings: settings.clone(),
                         active: active.clone(),
@@ -159,7 +175,56 @@ impl Server {
             runtime,
             workers,
             local_addrs,
+            listener_settings: spec.listeners.iter().map(|(_, s)| s.clone()).collect(),
         })
+    }
+
+    /// The current settings of each configured listener, in [`ServerSpec::listeners`] order.
+    pub fn listener_settings(&self) -> &[Arc<ListenerSettings>] {
+        &self.listener_settings
+    }
+
+    /// Hands new settings to every worker (SIGHUP). `listeners` must hold one entry per
+    /// configured listener, in [`ServerSpec::listeners`] order.
+    pub fn reload(&mut self, settings: Arc<Settings>, listeners: Vec<Arc<ListenerSettings>>) {
+        let pairs = self
+            .listener_settings
+            .iter()
+            .cloned()
+            .zip(listeners.iter().cloned())
+            .collect();
+        let reload = Arc::new(Reload {
+            settings,
+            listeners: pairs,
+        });
+        for worker in 0..self.workers.len() {
+            self.runtime
+                .send(worker as u16, Control::Reload(reload.clone()));
+        }
+        self.listener_settings = listeners;
+    }
+
+    /// Every shard's subscriptions (SIGUSR2), gathered within `timeout`.
+    pub fn subscriptions(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Vec<crate::broker::SubscriptionLine> {
+        let (tx, rx): (Sender<_>, Receiver<_>) = mpsc::channel();
+        for worker in 0..self.workers.len() {
+            self.runtime
+                .send(worker as u16, Control::DumpSubscriptions(tx.clone()));
+        }
+        drop(tx);
+        let deadline = std::time::Instant::now() + timeout;
+        let mut all = Vec::new();
+        for _ in 0..self.workers.len() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(mut lines) => all.append(&mut lines),
+                Err(_) => break,
+            }
+        }
+        all
     }
 
     /// Asks every worker to stop (clients closed, wills sent).

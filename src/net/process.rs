@@ -16,15 +16,20 @@ pub fn daemonize() -> io::Result<()> {
     Ok(())
 }
 
+/// Writes the process id, without a newline (as Mosquitto's `"%d"`).
 pub fn write_pid_file(path: &Path) -> io::Result<()> {
-    std::fs::write(path, format!("{}\n", std::process::id()))
+    std::fs::write(path, std::process::id().to_string())
 }
 
 /// When started as root, switches to `user` (Mosquitto falls back to `nobody` when the
 /// default user `mosquitto` does not exist). `root` keeps root.
 pub fn drop_privileges(user: &str) -> io::Result<()> {
-    // SAFETY: getuid has no preconditions.
-    if unsafe { libc::getuid() } != 0 || user == "root" {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    if user == "root" {
+        log::warn!("Warning: midge should not be run as root/administrator.");
         return Ok(());
     }
     let entry = lookup_user(user).or_else(|| {

@@ -14,12 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::broker::{Broker, ConnId, Effect};
 
-use super::{BoundListener, Control, Runtime};
+use super::{BoundListener, Control, Listener, Runtime, Stream};
 
 const WAKER: Token = Token(0);
 /// Tokens below this are listeners; connections count up from here.
@@ -31,7 +30,7 @@ const READ_CHUNK: usize = 16 * 1024;
 const TICK: Duration = Duration::from_millis(100);
 
 struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     /// The counter of the listener it came through.
     active: Arc<AtomicUsize>,
     input: BytesMut,
@@ -43,7 +42,7 @@ pub struct Worker {
     index: u16,
     poll: Poll,
     broker: Broker,
-    listeners: Vec<(TcpListener, BoundListener)>,
+    listeners: Vec<(Listener, BoundListener)>,
     conns: HashMap<ConnId, Connection>,
     next_token: usize,
     control: Receiver<Control>,
@@ -58,7 +57,7 @@ impl Worker {
         index: u16,
         poll: Poll,
         broker: Broker,
-        listeners: Vec<(TcpListener, BoundListener)>,
+        listeners: Vec<(Listener, BoundListener)>,
         control: Receiver<Control>,
         runtime: Arc<Runtime>,
     ) -> io::Result<Worker> {
@@ -182,9 +181,9 @@ impl Worker {
                     let open = active.fetch_add(1, Ordering::AcqRel) + 1;
                     if settings.max_connections.is_some_and(|max| open > max) {
                         active.fetch_sub(1, Ordering::AcqRel);
+                        let address = peer.rsplit_once(':').map_or(peer.as_str(), |(a, _)| a);
                         log::info!(
-                            "Client connection from {} denied: max_connections exceeded.",
-                            peer.ip()
+                            "Client connection from {address} denied: max_connections exceeded."
                         );
                         drop(stream);
                         continue;
@@ -212,7 +211,7 @@ impl Worker {
                             want_write: false,
                         },
                     );
-                    self.broker.open(token, settings, peer_string(peer), now);
+                    self.broker.open(token, settings, peer, now);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -374,6 +373,13 @@ impl Worker {
                         active.fetch_sub(1, Ordering::AcqRel);
                         continue;
                     }
+                    // A reload may have passed the connection on its way: take the
+                    // listener's current settings (its counter names the listener).
+                    let settings = self
+                        .listeners
+                        .iter()
+                        .find(|(_, b)| Arc::ptr_eq(&b.active, &active))
+                        .map_or(settings, |(_, b)| b.settings.clone());
                     let leftover = !input.is_empty();
                     self.conns.insert(
                         token,
@@ -394,6 +400,22 @@ impl Worker {
                     // Bytes that arrived during the move raised no edge here: read now.
                     self.read(token, now);
                 }
+                Control::Reload(reload) => {
+                    for (_, bound) in &mut self.listeners {
+                        if let Some((_, new)) = reload
+                            .listeners
+                            .iter()
+                            .find(|(old, _)| Arc::ptr_eq(old, &bound.settings))
+                        {
+                            bound.settings = new.clone();
+                        }
+                    }
+                    self.broker
+                        .reload(reload.settings.clone(), &reload.listeners, now);
+                }
+                Control::DumpSubscriptions(reply) => {
+                    let _ = reply.send(self.broker.subscription_lines());
+                }
             }
         }
     }
@@ -409,15 +431,5 @@ impl Worker {
 
     pub fn waker(poll: &Poll) -> io::Result<Waker> {
         Waker::new(poll.registry(), WAKER)
-    }
-}
-
-fn peer_string(peer: std::net::SocketAddr) -> String {
-    match peer {
-        std::net::SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
-        std::net::SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
-            Some(v4) => format!("{v4}:{}", a.port()),
-            None => format!("{}:{}", a.ip(), a.port()),
-        },
     }
 }
