@@ -123,7 +123,7 @@ impl Track {
             }
             let (w, b) = Self::bit(seq);
             self.window[w] |= b;
-            self.next = seq + 1;
+            self.next = seq.saturating_add(1);
             return;
         }
         if self.next - seq > WINDOW {

@@ -555,7 +555,7 @@ impl Worker {
                 stamp[2..4].copy_from_slice(&p.id.to_le_bytes());
                 stamp[4..8].copy_from_slice(&p.seq.to_le_bytes());
                 stamp[8..16].copy_from_slice(&self.shared.now_ns().to_le_bytes());
-                p.seq += 1;
+                p.seq = p.seq.wrapping_add(1);
                 self.out.sent += 1;
             }
             let can_more =
