@@ -230,7 +230,7 @@ BEGIN {
       line = "| " title " | lost %"
       for (bi = 1; bi <= nb; bi++) {
         e = get(id, B[bi], "expected") + 0
-        line = line " | " (e > 0 ? sprintf("%.1f", 100 * get(id, B[bi], "lost") / e) : "-")
+        line = line " | " (e > 0 ? sprintf("%.3g", 100 * get(id, B[bi], "lost") / e) : "-")
       }
       print line " | |"
     }
