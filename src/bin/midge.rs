@@ -73,6 +73,20 @@ fn run(options: &CliOptions, mut config: Config) -> Result<(), String> {
     // As Mosquitto 2.0: privileges go right after the configuration is read, so the pid
     // file, the log file and the listeners are opened as the unprivileged user.
     net::process::drop_privileges(&config.user).map_err(|e| format!("Error: {e}"))?;
+    // Signals are caught before any listener opens: a client that can connect may also
+    // send SIGHUP at once, whose default action would end the process.
+    let flag = |signal| {
+        let flag = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal, flag.clone())
+            .map(|_| flag)
+            .map_err(|e| format!("Error: Unable to set up signal handling: {e}"))
+    };
+    let stop = flag(signal_hook::consts::SIGINT)?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())
+        .map_err(|e| format!("Error: Unable to set up signal handling: {e}"))?;
+    let hup = flag(signal_hook::consts::SIGHUP)?;
+    let usr1 = flag(signal_hook::consts::SIGUSR1)?;
+    let usr2 = flag(signal_hook::consts::SIGUSR2)?;
     if options.daemon {
         net::process::daemonize().map_err(|e| format!("Error in fork: {e}"))?;
     }
@@ -119,18 +133,6 @@ fn run(options: &CliOptions, mut config: Config) -> Result<(), String> {
     let mut server = Server::start(spec).map_err(|e| format!("Error: {e}"))?;
     log::info!("midge version {VERSION} running");
 
-    let flag = |signal| {
-        let flag = Arc::new(AtomicBool::new(false));
-        signal_hook::flag::register(signal, flag.clone())
-            .map(|_| flag)
-            .map_err(|e| format!("Error: Unable to set up signal handling: {e}"))
-    };
-    let stop = flag(signal_hook::consts::SIGINT)?;
-    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())
-        .map_err(|e| format!("Error: Unable to set up signal handling: {e}"))?;
-    let hup = flag(signal_hook::consts::SIGHUP)?;
-    let usr1 = flag(signal_hook::consts::SIGUSR1)?;
-    let usr2 = flag(signal_hook::consts::SIGUSR2)?;
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(100));
         if hup.swap(false, Ordering::AcqRel) {

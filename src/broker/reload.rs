@@ -8,7 +8,6 @@
 //! `auto_id_prefix`) and `clientid_prefixes`. The limits (`max_queued_messages`,
 //! `max_inflight_messages`, `max_packet_size`, ...) keep their start-up values, as there.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Instant;
@@ -66,8 +65,8 @@ impl ListenerSettings {
 impl Broker {
     /// Takes reloaded settings: the broker's, and each listener's as (old, new) pairs — the
     /// connections that came through `old` move to `new`. Connected clients the new settings
-    /// no longer admit are disconnected as Mosquitto does (no DISCONNECT packet, the will is
-    /// published, "disconnected, not authorised" in the log); the others stay.
+    /// no longer admit are disconnected as Mosquitto does (no DISCONNECT packet, no will,
+    /// "disconnected, not authorised" in the log); the others stay.
     pub fn reload(
         &mut self,
         settings: Arc<Settings>,
@@ -103,8 +102,9 @@ impl Broker {
                     self.describe(conn)
                 );
             }
-            // Closed as at shutdown: the will goes out, no log line of its own.
-            self.close(conn, CloseReason::Shutdown, now);
+            // Mosquitto marks the client as disconnecting first, so its will is not sent;
+            // `Refused` closes without a will or a log line of its own.
+            self.close(conn, CloseReason::Refused, now);
         }
     }
 
@@ -129,35 +129,56 @@ impl Broker {
 
 #[derive(Default)]
 struct Node {
-    children: BTreeMap<String, Node>,
+    /// In insertion order, as Mosquitto's hash tables iterate.
+    children: Vec<(String, Node)>,
     subscribers: Vec<(Arc<str>, u8)>,
 }
 
-/// Mosquitto's SIGUSR2 dump (`sub__tree_print`): one line per topic level, indented two
-/// spaces per level from four, with ` (client id, qos)` for each subscriber at that level.
-/// Topics not starting with `$` hang below an empty first level, as in Mosquitto's tree.
-/// Shared subscriptions follow in a second tree, below `$share/<group>`.
-pub fn subscription_tree(lines: &[SubscriptionLine]) -> String {
-    let mut normal = Node::default();
-    let mut shared = Node::default();
-    for line in lines {
-        let (root, levels): (&mut Node, Vec<&str>) = match line.filter.strip_prefix("$share/") {
-            Some(rest) => {
-                let (group, filter) = rest.split_once('/').unwrap_or((rest, ""));
-                let mut levels = vec!["$share", group];
-                levels.extend(filter.split('/'));
-                (&mut shared, levels)
-            }
-            None if line.filter.starts_with('$') => (&mut normal, line.filter.split('/').collect()),
+impl Node {
+    fn child(&mut self, name: &str) -> &mut Node {
+        let i = match self.children.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
             None => {
-                let mut levels = vec![""];
-                levels.extend(line.filter.split('/'));
-                (&mut normal, levels)
+                self.children.push((name.to_string(), Node::default()));
+                self.children.len() - 1
             }
         };
-        let mut node = root;
-        for level in levels {
-            node = node.children.entry(level.to_string()).or_default();
+        &mut self.children[i].1
+    }
+}
+
+/// Mosquitto 2.0's SIGUSR2 dump (`sub__tree_print` of the normal, then the shared tree): one
+/// line per tree node, indented two spaces per level from four, with ` (client id, qos)` for
+/// each subscriber at that level. As in Mosquitto's trees, topics hang below `""` / `""`, or
+/// `$SYS` / their first level when they start with `$`; shared subscriptions show their
+/// levels but not their subscribers.
+pub fn subscription_tree(lines: &[SubscriptionLine]) -> String {
+    let mut lines: Vec<&SubscriptionLine> = lines.iter().collect();
+    lines.sort_by(|a, b| (&a.filter, &a.client_id).cmp(&(&b.filter, &b.client_id)));
+    let mut normal = Node::default();
+    normal.child("");
+    normal.child("$SYS");
+    let mut shared = Node::default();
+    shared.child("");
+    for line in lines {
+        let (root, filter, is_shared) = match line.filter.strip_prefix("$share/") {
+            Some(rest) => (
+                &mut shared,
+                rest.split_once('/').map_or("", |(_, f)| f),
+                true,
+            ),
+            None => (&mut normal, line.filter.as_str(), false),
+        };
+        let mut node = if filter.starts_with('$') {
+            root.child("$SYS")
+        } else {
+            root.child("").child("")
+        };
+        for level in filter.split('/') {
+            node = node.child(level);
+        }
+        if is_shared {
+            continue;
         }
         node.subscribers.push((line.client_id.clone(), line.qos));
     }
@@ -170,9 +191,7 @@ pub fn subscription_tree(lines: &[SubscriptionLine]) -> String {
 fn print_level(node: &Node, level: usize, out: &mut String) {
     for (name, child) in &node.children {
         let _ = write!(out, "{:width$}{name}", "", width = (level + 2) * 2);
-        let mut subscribers = child.subscribers.clone();
-        subscribers.sort();
-        for (client, qos) in subscribers {
+        for (client, qos) in &child.subscribers {
             let _ = write!(out, " ({client}, {qos})");
         }
         out.push('\n');
@@ -203,14 +222,16 @@ mod tests {
         ]);
         let expected = [
             "    ",
-            "      a",
-            "        # (c2, 0)",
-            "        b (c0, 2) (c1, 1)",
+            "      ",
+            "        a",
+            "          # (c2, 0)",
+            "          b (c0, 2) (c1, 1)",
             "    $SYS",
-            "      # (mon, 0)",
-            "    $share",
-            "      g",
-            "        x (w1, 1)",
+            "      $SYS",
+            "        # (mon, 0)",
+            "    ",
+            "      ",
+            "        x",
         ]
         .join("\n")
             + "\n";

@@ -89,7 +89,6 @@ fn why(line: &OptionLine) -> Option<&'static str> {
             "sys_interval" if nonzero => "$SYS topics are not implemented yet",
             "retain_expiry_interval" if nonzero => "retained message expiry sweeps are not implemented yet",
             "memory_limit" if nonzero => "memory limits are not implemented yet",
-            "max_inflight_bytes" if nonzero => "byte limits on in-flight messages are not implemented yet",
             "allow_duplicate_messages" if truthy => {
                 "midge always delivers a message once per client, however many of its subscriptions match"
             }

@@ -12,6 +12,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod conf;
 pub mod wire;
 
 use std::collections::VecDeque;
