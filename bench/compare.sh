@@ -47,7 +47,8 @@ WORK=${OUT:-$(mktemp -d /tmp/midge-compare.XXXXXX)}
 mkdir -p "$WORK"
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
-PORT=$((20000 + RANDOM % 20000))
+# Below the ephemeral range (32768-60999), where the clients' own ports could collide.
+PORT=$((20000 + RANDOM % 10000))
 BROKER_PID=""
 
 # start_broker NAME: fresh config and process on a new port; sets PORT and BROKER_PID.
@@ -83,7 +84,8 @@ EOF
     kill -0 "$BROKER_PID" 2>/dev/null || break
     sleep 0.05
   done
-  echo "compare.sh: $1 did not start on port $PORT (see $log)" >&2
+  echo "compare.sh: $1 did not start on port $PORT:" >&2
+  tail -3 "$log" >&2
   stop_broker
   return 1
 }
