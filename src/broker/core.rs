@@ -21,7 +21,7 @@ use super::message::SessionKey;
 use super::router::Router;
 use super::session::Session;
 use super::settings::{ListenerSettings, Settings};
-use super::shared::{ShardMsg, Shared, Stats};
+use super::shared::{ShardMsg, Shared, Stats, LINK_HIGH_WATER};
 use super::slab::SessionSlab;
 
 /// The shell's name for a connection (its mio token).
@@ -472,6 +472,21 @@ impl Broker {
             }
         }
         wake
+    }
+
+    /// Cross-shard messages gathered and not yet handed over.
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.iter().map(Vec::len).sum()
+    }
+
+    /// True while another shard is far behind with what this one sent it: the shell then
+    /// stops reading its clients (whose publishes would only pile up more).
+    pub fn peers_congested(&self) -> bool {
+        self.shared
+            .links
+            .iter()
+            .enumerate()
+            .any(|(i, link)| i != usize::from(self.shard) && link.backlog() > LINK_HIGH_WATER)
     }
 
     /// Sends a subscription change to every other shard's replica of the index.

@@ -5,7 +5,7 @@
 //! (one lock and one wake-up per batch, not per message).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::message::{Delivery, Message, SessionKey};
@@ -32,7 +32,13 @@ pub enum ShardMsg {
 pub struct ShardLink {
     queue: Mutex<Vec<ShardMsg>>,
     pending: AtomicBool,
+    /// Messages waiting, readable without the lock (for back-pressure).
+    len: AtomicUsize,
 }
+
+/// A shard whose inbox holds more than this makes the shards feeding it stop reading their
+/// clients until it catches up.
+pub const LINK_HIGH_WATER: usize = 64 * 1024;
 
 impl ShardLink {
     /// Appends a batch; returns true when the receiver must be woken (its inbox was empty).
@@ -40,6 +46,7 @@ impl ShardLink {
         let mut queue = lock(&self.queue);
         let was_empty = queue.is_empty();
         queue.append(batch);
+        self.len.store(queue.len(), Ordering::Release);
         self.pending.store(true, Ordering::Release);
         was_empty
     }
@@ -51,6 +58,7 @@ impl ShardLink {
         }
         let mut queue = lock(&self.queue);
         self.pending.store(false, Ordering::Release);
+        self.len.store(0, Ordering::Release);
         if into.is_empty() {
             std::mem::swap(into, &mut queue);
         } else {
@@ -60,6 +68,11 @@ impl ShardLink {
 
     pub fn has_pending(&self) -> bool {
         self.pending.load(Ordering::Acquire)
+    }
+
+    /// Messages queued and not yet taken.
+    pub fn backlog(&self) -> usize {
+        self.len.load(Ordering::Acquire)
     }
 }
 

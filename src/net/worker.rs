@@ -13,9 +13,10 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::broker::shared::LINK_HIGH_WATER;
 use crate::broker::{Broker, ConnId, Effect};
 
 use super::{BoundListener, Control, Listener, Runtime, Stream};
@@ -26,6 +27,10 @@ const FIRST_CONN: usize = 1 << 20;
 /// How much one connection may read per loop turn before others get their go.
 const READ_BUDGET: usize = 256 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
+/// An output buffer larger than this is released once drained.
+const RETAINED_OUTPUT: usize = 64 * 1024;
+/// How long to wait before looking again at deferred reads while other shards catch up.
+const CONGESTION_BACKOFF: Duration = Duration::from_millis(1);
 /// Keep-alive and expiry checks; signals are looked at on the same beat.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -48,8 +53,11 @@ pub struct Worker {
     control: Receiver<Control>,
     runtime: Arc<Runtime>,
     flush: Vec<ConnId>,
-    /// Connections that used up their read budget with bytes left: read again next turn.
+    /// Connections that used up their read budget with bytes left, or whose reads wait
+    /// for other shards to catch up: read again next turn.
     read_again: Vec<ConnId>,
+    /// Where reads land first (see [`Worker::read`]).
+    scratch: BytesMut,
 }
 
 impl Worker {
@@ -72,6 +80,7 @@ impl Worker {
             runtime,
             flush: Vec::new(),
             read_again: Vec::new(),
+            scratch: BytesMut::new(),
         };
         for (i, (listener, _)) in worker.listeners.iter_mut().enumerate() {
             worker
@@ -88,6 +97,8 @@ impl Worker {
         loop {
             let timeout = if self.read_again.is_empty() {
                 TICK
+            } else if self.broker.peers_congested() {
+                CONGESTION_BACKOFF
             } else {
                 Duration::ZERO
             };
@@ -104,7 +115,7 @@ impl Worker {
                     Token(t) if t < FIRST_CONN => self.accept(t - 1, now),
                     Token(conn) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read(conn, now);
+                            self.read_or_defer(conn, now);
                         }
                         if event.is_writable() {
                             self.flush.push(conn);
@@ -112,8 +123,11 @@ impl Worker {
                     }
                 }
             }
-            for conn in std::mem::take(&mut self.read_again) {
-                self.read(conn, now);
+            let mut again = std::mem::take(&mut self.read_again);
+            again.sort_unstable();
+            again.dedup();
+            for conn in again {
+                self.read_or_defer(conn, now);
             }
             self.take_control(now);
             self.broker.process_inbox(now);
@@ -224,47 +238,97 @@ impl Worker {
         }
     }
 
+    /// Reads what a connection sent and hands it to the core. Reads land in one buffer
+    /// shared by the worker's connections; only a partial packet left at the end is copied
+    /// into the connection's own buffer, so an idle connection holds no read buffer at all.
     fn read(&mut self, conn: ConnId, now: Instant) {
         let mut budget = READ_BUDGET;
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            let len = c.input.len();
-            c.input.resize(len + READ_CHUNK, 0);
-            match c.stream.read(&mut c.input[len..]) {
+            // Continue a partial packet in place; otherwise use the shared buffer.
+            let own = !c.input.is_empty();
+            let buf = if own { &mut c.input } else { &mut self.scratch };
+            let len = buf.len();
+            buf.resize(len + READ_CHUNK, 0);
+            match c.stream.read(&mut buf[len..]) {
                 Ok(0) => {
-                    c.input.truncate(len);
+                    buf.truncate(len);
                     self.drop_connection(conn, now);
                     return;
                 }
                 Ok(n) => {
-                    c.input.truncate(len + n);
-                    let mut input = std::mem::take(&mut c.input);
+                    buf.truncate(len + n);
+                    let mut input = std::mem::take(buf);
                     self.broker.input(conn, &mut input, now);
-                    if let Some(c) = self.conns.get_mut(&conn) {
-                        c.input = input;
-                    }
+                    self.keep_leftover(conn, own, input);
                     budget = budget.saturating_sub(n);
-                    if budget == 0 {
+                    // Hand big cross-shard batches over now rather than at the end of the
+                    // turn, and stop reading if that put another shard too far behind.
+                    if self.broker.outbox_len() > LINK_HIGH_WATER / 4 {
+                        for shard in self.broker.flush_outbox() {
+                            self.runtime.wake(shard);
+                        }
+                    }
+                    if budget == 0 || self.broker.peers_congested() {
                         // Edge-triggered: no new event will come for what is left.
                         self.read_again.push(conn);
                         return;
                     }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    c.input.truncate(len);
+                    buf.truncate(len);
                     return;
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
-                    c.input.truncate(len);
+                    buf.truncate(len);
                 }
                 Err(_) => {
-                    c.input.truncate(len);
+                    buf.truncate(len);
                     self.drop_connection(conn, now);
                     return;
                 }
             }
+        }
+    }
+
+    /// Puts the bytes the core left (a partial packet, or what follows a CONNECT that moves
+    /// the connection to another shard) where the next read continues them.
+    fn keep_leftover(&mut self, conn: ConnId, own: bool, mut input: BytesMut) {
+        match self.conns.get_mut(&conn) {
+            Some(c) if own => {
+                // A connection's own buffer lives only while it holds a partial packet.
+                c.input = if input.is_empty() {
+                    BytesMut::new()
+                } else {
+                    input
+                };
+            }
+            Some(c) => {
+                if !input.is_empty() {
+                    c.input.extend_from_slice(&input);
+                }
+                input.clear();
+                self.scratch = input;
+            }
+            None => {
+                input.clear();
+                if !own {
+                    self.scratch = input;
+                }
+            }
+        }
+    }
+
+    /// Reads now, or later when other shards are behind with what this one sent them: a
+    /// publisher flood then waits in the kernel's socket buffers (and TCP slows the senders)
+    /// instead of in our memory.
+    fn read_or_defer(&mut self, conn: ConnId, now: Instant) {
+        if self.broker.peers_congested() {
+            self.read_again.push(conn);
+        } else {
+            self.read(conn, now);
         }
     }
 
@@ -283,9 +347,7 @@ impl Worker {
                     failed = true;
                     break;
                 }
-                Ok(n) => {
-                    let _ = out.split_to(n);
-                }
+                Ok(n) => out.advance(n),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
@@ -313,6 +375,10 @@ impl Worker {
             c.want_write = want_write;
         }
         if drained {
+            // A burst may have grown the buffer; an idle connection should not keep that.
+            if out.capacity() > RETAINED_OUTPUT {
+                *out = BytesMut::new();
+            }
             self.broker.output_drained(conn, now);
         }
     }
