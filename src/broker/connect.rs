@@ -9,6 +9,7 @@ use crate::protocol::{ConnAck, Connect, Packet, Properties, ProtocolVersion};
 
 use super::core::{Broker, CloseReason, ConnId, Effect, Phase};
 use super::session::Session;
+use crate::config::logging::target::NOTICE;
 
 /// Why a CONNECT is refused, in both protocol generations' words.
 struct Refusal {
@@ -68,7 +69,7 @@ impl Broker {
         connect: Box<Connect>,
         now: Instant,
     ) {
-        self.open(conn, listener, peer, now);
+        self.insert_conn(conn, listener, peer, now);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.version = connect.version;
         }
@@ -165,8 +166,7 @@ impl Broker {
                 v5: reason::BAD_AUTHENTICATION_METHOD,
             });
         }
-        let anonymous = connect.username.as_deref().is_none_or(str::is_empty);
-        if anonymous && !listener.allow_anonymous {
+        if !listener.admits(connect.username.as_deref()) {
             return Some(NOT_AUTHORIZED);
         }
         if listener.use_username_as_clientid {
@@ -288,6 +288,7 @@ impl Broker {
                 None => String::new(),
             };
             log::info!(
+                target: NOTICE,
                 "New client connected from {peer} as {client_id} (p{}, c{}, k{}{user}).",
                 log_protocol_number(version),
                 u8::from(connect.clean_start),

@@ -23,6 +23,7 @@ use super::session::Session;
 use super::settings::{ListenerSettings, Settings};
 use super::shared::{ShardMsg, Shared, Stats, LINK_HIGH_WATER};
 use super::slab::SessionSlab;
+use crate::config::logging::target::NOTICE;
 
 /// The shell's name for a connection (its mio token).
 pub type ConnId = usize;
@@ -93,6 +94,8 @@ pub(super) struct Conn {
     pub topic_aliases: HashMap<u16, Arc<str>>,
     /// The client's v5 Maximum Packet Size; 0 = the protocol maximum.
     pub max_packet_out: u32,
+    /// It has published QoS 1/2 messages: its reads pause while subscribers are behind.
+    pub publishes_reliably: bool,
 }
 
 pub struct Broker {
@@ -147,6 +150,20 @@ impl Broker {
         peer: String,
         now: Instant,
     ) {
+        if self.settings.connection_messages {
+            log::info!(target: NOTICE, "New connection from {peer} on port {}.", listener.port);
+        }
+        self.insert_conn(conn, listener, peer, now);
+    }
+
+    /// Starts tracking a connection (a new one, or one another shard handed over).
+    pub(super) fn insert_conn(
+        &mut self,
+        conn: ConnId,
+        listener: Arc<ListenerSettings>,
+        peer: String,
+        now: Instant,
+    ) {
         self.conns.insert(
             conn,
             Conn {
@@ -162,6 +179,7 @@ impl Broker {
                 flush_listed: false,
                 topic_aliases: HashMap::new(),
                 max_packet_out: 0,
+                publishes_reliably: false,
             },
         );
     }
@@ -404,16 +422,20 @@ impl Broker {
         }
         let id = self.describe(conn);
         match why {
-            CloseReason::Disconnected { .. } => log::info!("Client {id} disconnected."),
-            CloseReason::SocketClosed => log::info!("Client {id} closed its connection."),
+            CloseReason::Disconnected { .. } => {
+                log::info!(target: NOTICE, "Client {id} disconnected.")
+            }
+            CloseReason::SocketClosed => {
+                log::info!(target: NOTICE, "Client {id} closed its connection.")
+            }
             CloseReason::KeepAlive => {
-                log::info!("Client {id} has exceeded timeout, disconnecting.")
+                log::info!(target: NOTICE, "Client {id} has exceeded timeout, disconnecting.")
             }
             CloseReason::ProtocolError => {
-                log::info!("Client {id} disconnected due to protocol error.")
+                log::info!(target: NOTICE, "Client {id} disconnected due to protocol error.")
             }
             CloseReason::TakenOver { .. } => {
-                log::info!("Client {id} already connected, closing old connection.")
+                log::info!(target: NOTICE, "Client {id} already connected, closing old connection.")
             }
             CloseReason::Refused | CloseReason::Shutdown => {}
         }
@@ -440,6 +462,7 @@ impl Broker {
             self.close(conn, CloseReason::KeepAlive, now);
         }
         self.expire_sessions(now);
+        self.check_stalls(now);
     }
 
     /// Applies what other shards sent: subscription changes first (so that routing sees
@@ -522,6 +545,7 @@ impl Broker {
     pub fn output_drained(&mut self, conn: ConnId, now: Instant) {
         if let Some(slot) = self.conns.get(&conn).and_then(|c| c.session) {
             self.pump(slot, now);
+            self.note_progress(slot, now);
         }
     }
 

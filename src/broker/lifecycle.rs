@@ -12,11 +12,13 @@ use crate::protocol::LastWill;
 use super::core::{Broker, CloseReason};
 use super::message::{Message, SessionKey};
 use super::shared::{ShardMsg, Stats};
+use crate::config::logging::target::NOTICE;
 
 impl Broker {
     /// The connection of a session ended: the will goes out (unless DISCONNECT said not to, or
     /// its delay holds it back), and a session that does not outlive its connection ends.
     pub(super) fn detach_session(&mut self, slot: u32, why: CloseReason, now: Instant) {
+        self.release_pressure(slot);
         let Some(session) = self.sessions.get_mut(slot) else {
             return;
         };
@@ -81,6 +83,7 @@ impl Broker {
 
     /// Removes a session and everything that points at it. A will still pending is dropped.
     pub(super) fn end_session(&mut self, slot: u32) {
+        self.release_pressure(slot);
         let Some(session) = self.sessions.remove(slot) else {
             return;
         };
@@ -152,7 +155,7 @@ impl Broker {
         }
         for slot in expired {
             if let Some(s) = self.sessions.get(slot) {
-                log::info!("Expiring client {} due to timeout.", s.client_id);
+                log::info!(target: NOTICE, "Expiring client {} due to timeout.", s.client_id);
             }
             Stats::add(&self.shared.stats.clients_expired, 1);
             self.end_session(slot);

@@ -7,6 +7,7 @@ mod connect;
 mod core;
 mod lifecycle;
 pub mod message;
+mod pressure;
 mod publish;
 mod reload;
 pub mod retained;

@@ -22,6 +22,7 @@ impl Broker {
             return;
         };
         let version = c.version;
+        c.publishes_reliably |= publish.qos != QoS::AtMostOnce;
         Stats::add(&self.shared.stats.publish_received, 1);
 
         if version == ProtocolVersion::V5 {
@@ -193,7 +194,10 @@ impl Broker {
             return;
         };
         match session.puback(packet_id) {
-            Ack::Done => self.pump(slot, now),
+            Ack::Done => {
+                self.pump(slot, now);
+                self.note_progress(slot, now);
+            }
             Ack::Unknown => {}
             Ack::WrongFlow => self.protocol_error(conn, now),
         }
@@ -227,7 +231,10 @@ impl Broker {
             return;
         };
         match session.pubcomp(packet_id) {
-            Ack::Done => self.pump(slot, now),
+            Ack::Done => {
+                self.pump(slot, now);
+                self.note_progress(slot, now);
+            }
             Ack::Unknown => {}
             Ack::WrongFlow => self.protocol_error(conn, now),
         }
@@ -282,7 +289,7 @@ impl Broker {
         let Some(slot) = self.sessions.slot_of(key) else {
             return;
         };
-        let limits = self.queue_limits();
+        let mut limits = self.queue_limits();
         let queue_qos0 = self.settings.queue_qos0_messages;
         let Some(session) = self.sessions.get_mut(slot) else {
             return;
@@ -301,8 +308,17 @@ impl Broker {
             }
         };
         if !ready {
+            let connected = session.conn.is_some();
+            if session.pressure == super::session::Pressure::Pressing
+                && delivery.qos != QoS::AtMostOnce
+                && limits.max_messages > 0
+            {
+                limits.max_messages += limits.max_messages.max(super::pressure::PRESSING_SLACK);
+            }
             if session.enqueue(delivery, limits).is_err() {
                 Stats::add(&self.shared.stats.publish_dropped, 1);
+            } else if connected {
+                self.note_queued(slot, now);
             }
             return;
         }

@@ -38,6 +38,18 @@ pub struct InFlight {
     pub state: OutState,
 }
 
+/// A connected session's part in back-pressure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Pressure {
+    #[default]
+    None,
+    /// Its queue of QoS 1/2 messages is long: publishers are paused until it drains.
+    Pressing,
+    /// It was pressing but made no progress for a while: it no longer holds anyone back
+    /// (its queue overflows and drops, as Mosquitto's would) until it moves again.
+    Stalled,
+}
+
 /// What an acknowledgement from the client meant for the in-flight window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ack {
@@ -93,6 +105,12 @@ pub struct Session {
     /// expires there still used its number.
     pub queue: VecDeque<(Delivery, u16)>,
     queued_bytes: usize,
+    /// Queued QoS 1/2 messages (the ones that must not be lost).
+    queued_reliable: usize,
+    /// Whether this session's backlog is holding publishers back (see `pressure.rs`).
+    pub pressure: Pressure,
+    /// Last time the client acknowledged something or its output drained.
+    pub last_progress: Option<Instant>,
     /// QoS 2 messages received (PUBREC sent) and waiting for PUBREL before they are published.
     pub incoming_qos2: HashMap<u16, PendingRelease>,
     pub will: Option<LastWill>,
@@ -122,6 +140,9 @@ impl Session {
             inflight: VecDeque::new(),
             queue: VecDeque::new(),
             queued_bytes: 0,
+            queued_reliable: 0,
+            pressure: Pressure::None,
+            last_progress: None,
             incoming_qos2: HashMap::new(),
             will: None,
             will_due: None,
@@ -138,7 +159,8 @@ impl Session {
             self.inflight_max == 0 || self.inflight.len() < usize::from(self.inflight_max);
         // As Mosquitto: room while the bytes in flight are below the cap, so one message
         // always fits however large.
-        let bytes_ok = self.inflight_bytes_max == 0 || self.inflight_bytes() < self.inflight_bytes_max;
+        let bytes_ok =
+            self.inflight_bytes_max == 0 || self.inflight_bytes() < self.inflight_bytes_max;
         count_ok && bytes_ok
     }
 
@@ -258,8 +280,16 @@ impl Session {
             _ => self.next_packet_id().ok_or(Dropped::QueueFull)?,
         };
         self.queued_bytes += size;
+        if packet_id != 0 {
+            self.queued_reliable += 1;
+        }
         self.queue.push_back((delivery, packet_id));
         Ok(())
+    }
+
+    /// QoS 1/2 messages waiting in the queue.
+    pub fn queued_reliable(&self) -> usize {
+        self.queued_reliable
     }
 
     pub fn queue_front(&self) -> Option<&Delivery> {
@@ -269,6 +299,9 @@ impl Session {
     /// The next queued delivery and the packet id it was given.
     pub fn dequeue(&mut self) -> Option<(Delivery, u16)> {
         let (delivery, packet_id) = self.queue.pop_front()?;
+        if packet_id != 0 {
+            self.queued_reliable -= 1;
+        }
         self.queued_bytes = self
             .queued_bytes
             .saturating_sub(delivery.message.payload.len());
@@ -303,6 +336,7 @@ impl Session {
                 .iter()
                 .map(|(d, _)| d.message.payload.len())
                 .sum();
+            self.queued_reliable = self.queue.iter().filter(|(_, id)| *id != 0).count();
         }
         // A PUBLISH already sent but not acknowledged may still be expired; one waiting for
         // PUBCOMP must complete (the PUBREL is the only thing left to resend).
@@ -349,8 +383,14 @@ mod tests {
     #[test]
     fn packet_ids_start_at_one_and_skip_those_in_flight() {
         let mut s = Session::new(key(), Arc::from("c"), ProtocolVersion::V311);
-        assert_eq!(s.start_inflight(delivery(QoS::AtLeastOnce, b"a"), 0), Some(1));
-        assert_eq!(s.start_inflight(delivery(QoS::AtLeastOnce, b"a"), 0), Some(2));
+        assert_eq!(
+            s.start_inflight(delivery(QoS::AtLeastOnce, b"a"), 0),
+            Some(1)
+        );
+        assert_eq!(
+            s.start_inflight(delivery(QoS::AtLeastOnce, b"a"), 0),
+            Some(2)
+        );
         s.last_packet_id = u16::MAX;
         // Wraps past 0 and skips 1 and 2, which are still in flight.
         assert_eq!(s.next_packet_id(), Some(3));
@@ -359,7 +399,9 @@ mod tests {
     #[test]
     fn qos2_flow_moves_through_its_states() {
         let mut s = Session::new(key(), Arc::from("c"), ProtocolVersion::V311);
-        let id = s.start_inflight(delivery(QoS::ExactlyOnce, b"a"), 0).expect("a free id");
+        let id = s
+            .start_inflight(delivery(QoS::ExactlyOnce, b"a"), 0)
+            .expect("a free id");
         assert_eq!(
             s.puback(id),
             Ack::WrongFlow,

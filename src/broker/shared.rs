@@ -103,6 +103,8 @@ pub struct Shared {
     pub registry: Mutex<HashMap<Arc<str>, u16>>,
     pub retained: Mutex<RetainedStore<Arc<Message>>>,
     pub stats: Stats,
+    /// Sessions whose backlog currently holds publishers back (see `pressure.rs`).
+    pub pressing: AtomicUsize,
 }
 
 impl Shared {
@@ -112,6 +114,7 @@ impl Shared {
             registry: Mutex::new(HashMap::new()),
             retained: Mutex::new(RetainedStore::new()),
             stats: Stats::default(),
+            pressing: AtomicUsize::new(0),
         })
     }
 

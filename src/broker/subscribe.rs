@@ -13,6 +13,7 @@ use super::message::{Delivery, Message};
 use super::session::SubEntry;
 use super::shared::ShardMsg;
 use super::topic;
+use crate::config::logging::target;
 
 impl Broker {
     pub(super) fn on_subscribe(&mut self, conn: ConnId, subscribe: Subscribe, now: Instant) {
@@ -89,7 +90,13 @@ impl Broker {
                 entry,
             });
             codes.push(options.qos.as_u8());
-            log::debug!("{} {} {}", self.describe(conn), options.qos.as_u8(), filter);
+            log::info!(
+                target: target::SUBSCRIBE,
+                "{} {} {}",
+                self.describe(conn),
+                options.qos.as_u8(),
+                filter
+            );
 
             let send_retained = match (version, options.retain_handling) {
                 (ProtocolVersion::V5, RetainHandling::DoNotSend) => false,
@@ -170,6 +177,7 @@ impl Broker {
                 Some(m) => Arc::from(format!("{m}{filter}")),
                 None => Arc::from(filter.as_str()),
             };
+            log::info!(target: target::UNSUBSCRIBE, "{} {}", self.describe(conn), filter);
             let Some(session) = self.sessions.get_mut(slot) else {
                 return;
             };

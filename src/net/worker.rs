@@ -97,7 +97,7 @@ impl Worker {
         loop {
             let timeout = if self.read_again.is_empty() {
                 TICK
-            } else if self.broker.peers_congested() {
+            } else if self.broker.peers_congested() || self.broker.any_pressure() {
                 CONGESTION_BACKOFF
             } else {
                 Duration::ZERO
@@ -271,7 +271,10 @@ impl Worker {
                             self.runtime.wake(shard);
                         }
                     }
-                    if budget == 0 || self.broker.peers_congested() {
+                    if budget == 0
+                        || self.broker.peers_congested()
+                        || self.broker.reads_paused(conn)
+                    {
                         // Edge-triggered: no new event will come for what is left.
                         self.read_again.push(conn);
                         return;
@@ -325,7 +328,7 @@ impl Worker {
     /// publisher flood then waits in the kernel's socket buffers (and TCP slows the senders)
     /// instead of in our memory.
     fn read_or_defer(&mut self, conn: ConnId, now: Instant) {
-        if self.broker.peers_congested() {
+        if self.broker.peers_congested() || self.broker.reads_paused(conn) {
             self.read_again.push(conn);
         } else {
             self.read(conn, now);

@@ -176,7 +176,12 @@ fn max_queued_messages_drops_beyond_the_limit() {
     };
     let mut w = World::with_settings(settings);
     let (s, p) = pair(&mut w, 1);
-    for i in 1..=5u16 {
+    // The subscriber's backlog first holds publishers back; once it has made no progress for
+    // a second it is treated as stalled and its queue obeys the limit, as in Mosquitto.
+    w.publish(p, msg("t", "1").qos1(1));
+    w.publish(p, msg("t", "2").qos1(2));
+    w.tick_at(2);
+    for i in 3..=5u16 {
         w.publish(p, msg("t", &i.to_string()).qos1(i));
     }
     // The publisher's flows all complete.
@@ -396,4 +401,49 @@ fn upgrade_outgoing_qos_uses_the_subscription_qos() {
     let (s, p) = pair(&mut w, 2);
     w.publish(p, msg("t", "x"));
     assert_eq!(w.recv(s), vec![msg("t", "x").qos2(1).packet()]);
+}
+
+#[test]
+fn a_slow_subscriber_pauses_reliable_publishers_until_it_catches_up() {
+    let settings = Settings {
+        max_inflight_messages: 1,
+        max_queued_messages: 4,
+        ..Settings::default()
+    };
+    let mut w = World::with_settings(settings);
+    let (s, p) = pair(&mut w, 1);
+    for i in 1..=3u16 {
+        w.publish(p, msg("t", &i.to_string()).qos1(i));
+    }
+    // One in flight and two queued: half the queue limit, the publisher waits.
+    assert!(w.brokers[0].reads_paused(p));
+    assert!(
+        !w.brokers[0].reads_paused(s),
+        "the subscriber's acks must still be read"
+    );
+    assert_eq!(w.recv(s), vec![msg("t", "1").qos1(1).packet()]);
+    w.send(s, &puback(1));
+    w.send(s, &puback(2));
+    assert!(!w.brokers[0].reads_paused(p), "caught up: publishers go on");
+    assert_eq!(w.dropped(), 0);
+}
+
+#[test]
+fn a_subscriber_that_never_acknowledges_stops_holding_publishers_back() {
+    let settings = Settings {
+        max_inflight_messages: 1,
+        max_queued_messages: 4,
+        ..Settings::default()
+    };
+    let mut w = World::with_settings(settings);
+    let (_s, p) = pair(&mut w, 1);
+    for i in 1..=3u16 {
+        w.publish(p, msg("t", &i.to_string()).qos1(i));
+    }
+    assert!(w.brokers[0].reads_paused(p));
+    w.tick_at(2);
+    assert!(
+        !w.brokers[0].reads_paused(p),
+        "a stalled subscriber holds nobody back"
+    );
 }
