@@ -136,7 +136,8 @@ impl Broker {
             }
         }
         if let Some(will) = &connect.will {
-            if !super::topic::valid_topic_name(&will.topic) {
+            // `$CONTROL/` belongs to broker plugins; Mosquitto refuses such a will outright.
+            if !super::topic::valid_topic_name(&will.topic) || will.topic.starts_with("$CONTROL/") {
                 // Mosquitto drops such a CONNECT without a CONNACK.
                 return Some(Refusal::SILENT);
             }
