@@ -11,6 +11,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
+// Keys here are our own integers: a fast hash, no DoS concern (client-chosen strings stay
+// on the standard, keyed hasher).
+use rustc_hash::FxHashMap;
 
 use crate::protocol::{
     decode_packet, encode_packet, reason, DecodeError, DecodeLimits, Disconnect, Packet,
@@ -91,7 +94,7 @@ pub(super) struct Conn {
     pub client_id: Arc<str>,
     pub flush_listed: bool,
     /// v5 topic aliases the client set up (alias → topic).
-    pub topic_aliases: HashMap<u16, Arc<str>>,
+    pub topic_aliases: FxHashMap<u16, Arc<str>>,
     /// The client's v5 Maximum Packet Size; 0 = the protocol maximum.
     pub max_packet_out: u32,
     /// It has published QoS 1/2 messages: its reads pause while subscribers are behind.
@@ -102,7 +105,7 @@ pub struct Broker {
     pub(super) shard: u16,
     pub(super) settings: Arc<Settings>,
     pub(super) shared: Arc<Shared>,
-    pub(super) conns: HashMap<ConnId, Conn>,
+    pub(super) conns: FxHashMap<ConnId, Conn>,
     pub(super) sessions: SessionSlab,
     pub(super) by_client_id: HashMap<Arc<str>, u32>,
     pub(super) router: Router,
@@ -122,7 +125,7 @@ impl Broker {
             shard,
             settings,
             shared,
-            conns: HashMap::new(),
+            conns: FxHashMap::default(),
             sessions: SessionSlab::new(shard),
             by_client_id: HashMap::new(),
             router: Router::default(),
@@ -177,7 +180,7 @@ impl Broker {
                 last_rx: now,
                 client_id: Arc::from(""),
                 flush_listed: false,
-                topic_aliases: HashMap::new(),
+                topic_aliases: FxHashMap::default(),
                 max_packet_out: 0,
                 publishes_reliably: false,
             },

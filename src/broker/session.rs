@@ -4,9 +4,11 @@
 //! incoming QoS 2 identifiers not yet released, and the subscriptions. It writes nothing
 //! itself: it hands out the deliveries that may be sent now, and the core encodes them.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::protocol::{LastWill, ProtocolVersion, QoS, SubscriptionOptions};
 
@@ -112,7 +114,7 @@ pub struct Session {
     /// Last time the client acknowledged something or its output drained.
     pub last_progress: Option<Instant>,
     /// QoS 2 messages received (PUBREC sent) and waiting for PUBREL before they are published.
-    pub incoming_qos2: HashMap<u16, PendingRelease>,
+    pub incoming_qos2: FxHashMap<u16, PendingRelease>,
     pub will: Option<LastWill>,
     /// When the will, held back by its v5 Will Delay Interval, is due.
     pub will_due: Option<Instant>,
@@ -123,7 +125,7 @@ pub struct Session {
     pub inflight_bytes_max: usize,
     last_packet_id: u16,
     /// Packet ids held by in-flight and queued messages; empty (unallocated) while idle.
-    ids_in_use: HashSet<u16>,
+    ids_in_use: FxHashSet<u16>,
 }
 
 impl Session {
@@ -143,13 +145,13 @@ impl Session {
             queued_reliable: 0,
             pressure: Pressure::None,
             last_progress: None,
-            incoming_qos2: HashMap::new(),
+            incoming_qos2: FxHashMap::default(),
             will: None,
             will_due: None,
             inflight_max: 20,
             inflight_bytes_max: 0,
             last_packet_id: 0,
-            ids_in_use: HashSet::new(),
+            ids_in_use: FxHashSet::default(),
         }
     }
 

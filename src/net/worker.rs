@@ -6,7 +6,6 @@
 //! that accepted it unless its CONNECT names a session another shard owns; then the socket
 //! moves there (sessions never move).
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
@@ -15,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use mio::{Events, Interest, Poll, Token, Waker};
+use rustc_hash::FxHashMap;
 
 use crate::broker::shared::LINK_HIGH_WATER;
 use crate::broker::{Broker, ConnId, Effect};
@@ -48,7 +48,7 @@ pub struct Worker {
     poll: Poll,
     broker: Broker,
     listeners: Vec<(Listener, BoundListener)>,
-    conns: HashMap<ConnId, Connection>,
+    conns: FxHashMap<ConnId, Connection>,
     next_token: usize,
     control: Receiver<Control>,
     runtime: Arc<Runtime>,
@@ -74,7 +74,7 @@ impl Worker {
             poll,
             broker,
             listeners,
-            conns: HashMap::new(),
+            conns: FxHashMap::default(),
             next_token: FIRST_CONN,
             control,
             runtime,
