@@ -270,7 +270,7 @@ impl Broker {
         session.version = version;
         session.disconnected_at = None;
         session.username = connect.username.clone().filter(|u| !u.is_empty());
-        session.will = connect.will.clone();
+        session.will = connect.will.clone().map(Box::new);
         session.expiry_interval = match version {
             ProtocolVersion::V5 => connect.properties.session_expiry_interval.unwrap_or(0),
             _ if connect.clean_start => 0,

@@ -105,7 +105,8 @@ pub struct Broker {
     pub(super) shard: u16,
     pub(super) settings: Arc<Settings>,
     pub(super) shared: Arc<Shared>,
-    pub(super) conns: FxHashMap<ConnId, Conn>,
+    /// Boxed: the table keeps spare room, which then costs a pointer per bucket.
+    pub(super) conns: FxHashMap<ConnId, Box<Conn>>,
     pub(super) sessions: SessionSlab,
     pub(super) by_client_id: HashMap<Arc<str>, u32>,
     pub(super) router: Router,
@@ -169,7 +170,7 @@ impl Broker {
     ) {
         self.conns.insert(
             conn,
-            Conn {
+            Box::new(Conn {
                 listener,
                 peer,
                 phase: Phase::AwaitConnect,
@@ -183,7 +184,7 @@ impl Broker {
                 topic_aliases: FxHashMap::default(),
                 max_packet_out: 0,
                 publishes_reliably: false,
-            },
+            }),
         );
     }
 

@@ -65,7 +65,8 @@ impl Broker {
         }
     }
 
-    fn publish_will(&mut self, will: LastWill, origin: SessionKey, now: Instant) {
+    fn publish_will(&mut self, will: Box<LastWill>, origin: SessionKey, now: Instant) {
+        let will = *will;
         let message = Message {
             properties: super::publish::forwarded_properties(&will.properties),
             expires_at: will

@@ -115,7 +115,8 @@ pub struct Session {
     pub last_progress: Option<Instant>,
     /// QoS 2 messages received (PUBREC sent) and waiting for PUBREL before they are published.
     pub incoming_qos2: FxHashMap<u16, PendingRelease>,
-    pub will: Option<LastWill>,
+    /// Boxed: most sessions have none, and a will with its properties is ~400 bytes.
+    pub will: Option<Box<LastWill>>,
     /// When the will, held back by its v5 Will Delay Interval, is due.
     pub will_due: Option<Instant>,
     /// How many QoS 1/2 messages may be in flight to the client (our setting, or the client's

@@ -6,7 +6,8 @@ use super::session::Session;
 
 struct Entry {
     generation: u32,
-    session: Option<Session>,
+    /// Boxed so that free and spare slots cost a pointer, not a whole session.
+    session: Option<Box<Session>>,
 }
 
 pub struct SessionSlab {
@@ -43,16 +44,16 @@ impl SessionSlab {
             slot,
             generation: entry.generation,
         };
-        entry.session = Some(make(key));
+        entry.session = Some(Box::new(make(key)));
         slot
     }
 
     pub fn get(&self, slot: u32) -> Option<&Session> {
-        self.entries.get(slot as usize)?.session.as_ref()
+        self.entries.get(slot as usize)?.session.as_deref()
     }
 
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut Session> {
-        self.entries.get_mut(slot as usize)?.session.as_mut()
+        self.entries.get_mut(slot as usize)?.session.as_deref_mut()
     }
 
     /// The session a key names, if it still exists.
@@ -62,7 +63,7 @@ impl SessionSlab {
             .then_some(key.slot)
     }
 
-    pub fn remove(&mut self, slot: u32) -> Option<Session> {
+    pub fn remove(&mut self, slot: u32) -> Option<Box<Session>> {
         let session = self.entries.get_mut(slot as usize)?.session.take()?;
         self.free.push(slot);
         Some(session)

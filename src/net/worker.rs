@@ -27,8 +27,6 @@ const FIRST_CONN: usize = 1 << 20;
 /// How much one connection may read per loop turn before others get their go.
 const READ_BUDGET: usize = 256 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
-/// An output buffer larger than this is released once drained.
-const RETAINED_OUTPUT: usize = 64 * 1024;
 /// How long to wait before looking again at deferred reads while other shards catch up.
 const CONGESTION_BACKOFF: Duration = Duration::from_millis(1);
 /// Keep-alive and expiry checks; signals are looked at on the same beat.
@@ -48,7 +46,8 @@ pub struct Worker {
     poll: Poll,
     broker: Broker,
     listeners: Vec<(Listener, BoundListener)>,
-    conns: FxHashMap<ConnId, Connection>,
+    /// Boxed: the table's spare room then costs a pointer per bucket.
+    conns: FxHashMap<ConnId, Box<Connection>>,
     next_token: usize,
     control: Receiver<Control>,
     runtime: Arc<Runtime>,
@@ -218,12 +217,12 @@ impl Worker {
                     }
                     self.conns.insert(
                         token,
-                        Connection {
+                        Box::new(Connection {
                             stream,
                             active,
                             input: BytesMut::new(),
                             want_write: false,
-                        },
+                        }),
                     );
                     self.broker.open(token, settings, peer, now);
                 }
@@ -378,10 +377,9 @@ impl Worker {
             c.want_write = want_write;
         }
         if drained {
-            // A burst may have grown the buffer; an idle connection should not keep that.
-            if out.capacity() > RETAINED_OUTPUT {
-                *out = BytesMut::new();
-            }
+            // A drained buffer is released: idle connections (most of them, in large
+            // deployments) then hold none, and a busy one allocates once per loop turn.
+            *out = BytesMut::new();
             self.broker.output_drained(conn, now);
         }
     }
@@ -452,12 +450,12 @@ impl Worker {
                     let leftover = !input.is_empty();
                     self.conns.insert(
                         token,
-                        Connection {
+                        Box::new(Connection {
                             stream,
                             active,
                             input: BytesMut::new(),
                             want_write: false,
-                        },
+                        }),
                     );
                     self.broker.adopt(token, settings, peer, connect, now);
                     if leftover {
