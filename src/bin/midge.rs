@@ -122,7 +122,10 @@ fn run(options: &CliOptions, mut config: Config) -> Result<(), String> {
             (o.spec.clone(), Arc::new(settings))
         })
         .collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = match config.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
     let mut settings = Arc::new(Settings::from_config(&config));
     let spec = ServerSpec {
         listeners,

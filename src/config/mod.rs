@@ -73,6 +73,9 @@ pub struct Config {
     pub clientid_prefixes: Option<String>,
     /// Heap limit in bytes; 0 = none.
     pub memory_limit: u64,
+    /// Worker threads, each with its own event loop (a midge option; Mosquitto has one
+    /// thread). 0 = one per core.
+    pub threads: usize,
 
     // --- limits (§1.2) ---
     /// 0 = unlimited (65535 also means unlimited, as in Mosquitto).
@@ -143,6 +146,7 @@ impl Default for Config {
             retain_expiry_interval: 0,
             clientid_prefixes: None,
             memory_limit: 0,
+            threads: 0,
             max_inflight_messages: 20,
             max_inflight_bytes: 0,
             max_queued_messages: 1000,

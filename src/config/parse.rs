@@ -240,6 +240,14 @@ impl Parser {
                 c.max_queued_messages = parse_int(t, key)?.max(0).unsigned_abs();
             }
             "queue_qos0_messages" => c.queue_qos0_messages = parse_bool(t, key)?,
+            // midge's own: worker threads (event loops); 0 = one per core.
+            "threads" => {
+                let v = parse_int(t, key)?;
+                c.threads = usize::try_from(v)
+                    .ok()
+                    .filter(|&n| n <= 1024)
+                    .ok_or_else(|| invalid(format!("Invalid threads value ({v}).")))?;
+            }
             "max_keepalive" => {
                 let v = parse_int(t, key)?;
                 c.max_keepalive = u16::try_from(v)

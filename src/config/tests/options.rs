@@ -115,6 +115,13 @@ fn limits() {
 }
 
 #[test]
+fn threads_is_midges_own_worker_count() {
+    assert_eq!(Config::default().threads, 0, "0 = one worker per core");
+    assert_eq!(parse("threads 2\n").threads, 2);
+    err_at("threads -1\n", 1, "Invalid threads value (-1).");
+}
+
+#[test]
 fn limit_ranges() {
     // max_inflight_messages: negative and 65535 mean unlimited (0); above is an error.
     assert_eq!(parse("max_inflight_messages -1\n").max_inflight_messages, 0);
