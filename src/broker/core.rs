@@ -142,6 +142,11 @@ impl Broker {
         self.shard
     }
 
+    /// This shard's counters.
+    pub(super) fn stats(&self) -> &Stats {
+        &self.shared.stats[usize::from(self.shard)]
+    }
+
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
@@ -230,7 +235,7 @@ impl Broker {
                 Ok(None) => return,
                 Ok(Some(packet)) => {
                     c.last_rx = now;
-                    let stats = &self.shared.stats;
+                    let stats = &self.shared.stats[usize::from(self.shard)];
                     Stats::add(&stats.messages_received, 1);
                     Stats::add(&stats.bytes_received, (before - buf.len()) as u64);
                     self.handle_packet(conn, packet, now);
@@ -376,7 +381,7 @@ impl Broker {
         };
         let before = c.out.len();
         encode_packet(packet, version, &mut c.out);
-        let stats = &self.shared.stats;
+        let stats = &self.shared.stats[usize::from(self.shard)];
         Stats::add(&stats.messages_sent, 1);
         Stats::add(&stats.bytes_sent, (c.out.len() - before) as u64);
         if !c.flush_listed {

@@ -158,7 +158,7 @@ impl Broker {
             if let Some(s) = self.sessions.get(slot) {
                 log::info!(target: NOTICE, "Expiring client {} due to timeout.", s.client_id);
             }
-            Stats::add(&self.shared.stats.clients_expired, 1);
+            Stats::add(&self.stats().clients_expired, 1);
             self.end_session(slot);
         }
     }

@@ -28,7 +28,9 @@ pub struct Message {
     pub retain: bool,
     /// The properties forwarded to subscribers (payload format, content type, response topic,
     /// correlation data, user properties). Topic alias and subscription ids are per hop.
-    pub properties: Properties,
+    /// `None` when there are none, as for every 3.x message: the struct is large and most
+    /// messages would carry it empty.
+    pub properties: Option<Box<Properties>>,
     /// When a v5 Message Expiry Interval runs out.
     pub expires_at: Option<Instant>,
     /// The session that published it, for No Local; `None` for the broker's own messages.

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::protocol::{
-    encoded_len, reason, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS,
+    encode_publish, encoded_publish_len, reason, Packet, Properties, ProtocolVersion, PubResponse,
+    Publish, PublishRef, QoS,
 };
 
 use super::core::{Broker, ConnId, OUTPUT_HIGH_WATER};
@@ -23,7 +24,10 @@ impl Broker {
         };
         let version = c.version;
         c.publishes_reliably |= publish.qos != QoS::AtMostOnce;
-        Stats::add(&self.shared.stats.publish_received, 1);
+        Stats::add(
+            &self.shared.stats[usize::from(self.shard)].publish_received,
+            1,
+        );
 
         if version == ProtocolVersion::V5 {
             // Only the server sends Subscription Identifiers in PUBLISH [MQTT-3.3.4-6];
@@ -316,7 +320,7 @@ impl Broker {
                 limits.max_messages += limits.max_messages.max(super::pressure::PRESSING_SLACK);
             }
             if session.enqueue(delivery, limits).is_err() {
-                Stats::add(&self.shared.stats.publish_dropped, 1);
+                Stats::add(&self.stats().publish_dropped, 1);
             } else if connected {
                 self.note_queued(slot, now);
             }
@@ -374,7 +378,7 @@ impl Broker {
                 Some(id) => id,
                 None => {
                     // Every packet id is taken by unacknowledged messages.
-                    Stats::add(&self.shared.stats.publish_dropped, 1);
+                    Stats::add(&self.stats().publish_dropped, 1);
                     return;
                 }
             }
@@ -396,54 +400,72 @@ impl Broker {
         dup: bool,
         now: Instant,
     ) -> bool {
-        let Some(c) = self.conns.get(&conn) else {
+        let Some(c) = self.conns.get_mut(&conn) else {
             return false;
         };
         let version = c.version;
         let message = &d.message;
-        let topic = match &c.listener.mount_point {
-            Some(mount) => match message.topic.strip_prefix(mount.as_str()) {
-                Some(rest) => Arc::from(rest),
-                None => message.topic.clone(),
-            },
-            None => message.topic.clone(),
+        let topic: &str = match &c.listener.mount_point {
+            Some(mount) => message
+                .topic
+                .strip_prefix(mount.as_str())
+                .unwrap_or(&message.topic),
+            None => &message.topic,
         };
-        let mut properties = Properties::default();
-        if version == ProtocolVersion::V5 {
-            properties = message.properties.clone();
-            properties.subscription_identifiers = d.subscription_ids.clone();
+        // The property block is built only when this delivery adds to what the publisher
+        // sent (subscription ids, remaining expiry); otherwise it is borrowed, or absent.
+        let per_delivery = version == ProtocolVersion::V5
+            && (!d.subscription_ids.is_empty() || message.expires_at.is_some());
+        let built;
+        let properties = if version != ProtocolVersion::V5 {
+            None
+        } else if per_delivery {
+            let mut p = message.properties.as_deref().cloned().unwrap_or_default();
+            p.subscription_identifiers = d.subscription_ids.clone();
             if let Some(at) = message.expires_at {
                 // Whole seconds, rounded up: a message with 3.2 s left has "4" left to the
                 // client, as Mosquitto's second-granular clock says.
                 let left = at.saturating_duration_since(now);
                 let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-                properties.message_expiry_interval = Some(u32::try_from(secs).unwrap_or(u32::MAX));
+                p.message_expiry_interval = Some(u32::try_from(secs).unwrap_or(u32::MAX));
             }
-        }
-        let publish = Publish {
+            built = p;
+            Some(&built)
+        } else {
+            message.properties.as_deref()
+        };
+        let publish = PublishRef {
             dup,
             qos: d.qos,
             retain: d.retain,
             topic,
             packet_id,
-            payload: message.payload.clone(),
             properties,
+            payload: &message.payload,
         };
-        let packet = Packet::Publish(publish);
         // Never more than the client's Maximum Packet Size: such a message is dropped as if
         // it had been delivered (v5 §3.1.2.11.4).
         if c.max_packet_out > 0
-            && size_as_mosquitto_counts(encoded_len(&packet, version)) > c.max_packet_out as usize
+            && size_as_mosquitto_counts(encoded_publish_len(&publish, version))
+                > c.max_packet_out as usize
         {
             log::debug!(
                 "Dropped a PUBLISH larger than {}'s maximum packet size.",
                 c.client_id
             );
-            Stats::add(&self.shared.stats.publish_dropped, 1);
+            Stats::add(&self.stats().publish_dropped, 1);
             return false;
         }
-        Stats::add(&self.shared.stats.publish_sent, 1);
-        self.send(conn, &packet);
+        let before = c.out.len();
+        encode_publish(&publish, version, &mut c.out);
+        let stats = &self.shared.stats[usize::from(self.shard)];
+        Stats::add(&stats.publish_sent, 1);
+        Stats::add(&stats.messages_sent, 1);
+        Stats::add(&stats.bytes_sent, (c.out.len() - before) as u64);
+        if !c.flush_listed {
+            c.flush_listed = true;
+            self.flush.push(conn);
+        }
         true
     }
 
@@ -493,16 +515,24 @@ fn incoming_message(publish: Publish, origin: SessionKey, now: Instant) -> Messa
     }
 }
 
-/// The properties a server forwards unchanged to subscribers (v5 §3.3.2.3).
-pub(super) fn forwarded_properties(p: &Properties) -> Properties {
-    Properties {
+/// The properties a server forwards unchanged to subscribers (v5 §3.3.2.3), if any.
+pub(super) fn forwarded_properties(p: &Properties) -> Option<Box<Properties>> {
+    let none = p.payload_format_indicator.is_none()
+        && p.content_type.is_none()
+        && p.response_topic.is_none()
+        && p.correlation_data.is_none()
+        && p.user_properties.is_empty();
+    if none {
+        return None;
+    }
+    Some(Box::new(Properties {
         payload_format_indicator: p.payload_format_indicator,
         content_type: p.content_type.clone(),
         response_topic: p.response_topic.clone(),
         correlation_data: p.correlation_data.clone(),
         user_properties: p.user_properties.clone(),
         ..Properties::default()
-    }
+    }))
 }
 
 /// Clients may not publish into the broker's own `$SYS` tree (but for bridge state

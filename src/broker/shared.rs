@@ -76,8 +76,10 @@ impl ShardLink {
     }
 }
 
-/// Counters behind `$SYS/broker/...`; relaxed atomics, summed when published.
+/// Counters behind `$SYS/broker/...`, one set per shard (only that shard writes them, so
+/// the cache line never bounces between cores); summed when read.
 #[derive(Default)]
+#[repr(align(128))]
 pub struct Stats {
     pub messages_received: AtomicU64,
     pub messages_sent: AtomicU64,
@@ -96,13 +98,24 @@ impl Stats {
     }
 }
 
+impl Shared {
+    /// A counter summed over all shards.
+    pub fn total(&self, counter: impl Fn(&Stats) -> &AtomicU64) -> u64 {
+        self.stats
+            .iter()
+            .map(|s| counter(s).load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
 /// Broker-wide state, one per process.
 pub struct Shared {
     pub links: Vec<ShardLink>,
     /// Which shard owns the session of each client id.
     pub registry: Mutex<HashMap<Arc<str>, u16>>,
     pub retained: Mutex<RetainedStore<Arc<Message>>>,
-    pub stats: Stats,
+    /// One per shard, indexed by shard number.
+    pub stats: Vec<Stats>,
     /// Sessions whose backlog currently holds publishers back (see `pressure.rs`).
     pub pressing: AtomicUsize,
 }
@@ -113,7 +126,7 @@ impl Shared {
             links: (0..shards.max(1)).map(|_| ShardLink::default()).collect(),
             registry: Mutex::new(HashMap::new()),
             retained: Mutex::new(RetainedStore::new()),
-            stats: Stats::default(),
+            stats: (0..shards.max(1)).map(|_| Stats::default()).collect(),
             pressing: AtomicUsize::new(0),
         })
     }

@@ -27,6 +27,8 @@ const FIRST_CONN: usize = 1 << 20;
 /// How much one connection may read per loop turn before others get their go.
 const READ_BUDGET: usize = 256 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
+/// Capacities of a drained output buffer that are worth keeping for the next turn.
+const KEPT_OUTPUT: std::ops::Range<usize> = 2048..256 * 1024;
 /// How long to wait before looking again at deferred reads while other shards catch up.
 const CONGESTION_BACKOFF: Duration = Duration::from_millis(1);
 /// Keep-alive and expiry checks; signals are looked at on the same beat.
@@ -377,9 +379,12 @@ impl Worker {
             c.want_write = want_write;
         }
         if drained {
-            // A drained buffer is released: idle connections (most of them, in large
-            // deployments) then hold none, and a busy one allocates once per loop turn.
-            *out = BytesMut::new();
+            // Small buffers (an idle client's last CONNACK or PINGRESP) and huge ones (a
+            // burst) are released; a busy connection keeps its working size instead of
+            // growing it again, copy by copy, in every loop turn.
+            if out.capacity() < KEPT_OUTPUT.start || out.capacity() > KEPT_OUTPUT.end {
+                *out = BytesMut::new();
+            }
             self.broker.output_drained(conn, now);
         }
     }

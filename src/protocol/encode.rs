@@ -23,12 +23,7 @@ pub use super::wire::MAX_VARIABLE_BYTE_INTEGER;
 pub fn encode_packet(packet: &Packet, version: ProtocolVersion, out: &mut BytesMut) {
     let v5 = version == ProtocolVersion::V5;
     match packet {
-        Packet::Publish(p) => {
-            let len = publish_lens(p, v5);
-            out.reserve(len.header + p.payload.len());
-            write_publish_header(p, len, out);
-            out.put_slice(&p.payload);
-        }
+        Packet::Publish(p) => encode_publish(&PublishRef::of(p), version, out),
         Packet::Connect(c) => write_connect(c, out),
         Packet::ConnAck(c) => {
             let pl = if v5 { properties_len(&c.properties) } else { 0 };
@@ -96,7 +91,7 @@ pub fn encode_packet(packet: &Packet, version: ProtocolVersion, out: &mut BytesM
 pub fn encoded_len(packet: &Packet, version: ProtocolVersion) -> usize {
     let v5 = version == ProtocolVersion::V5;
     let rl = match packet {
-        Packet::Publish(p) => return publish_lens(p, v5).header + p.payload.len(),
+        Packet::Publish(p) => return encoded_publish_len(&PublishRef::of(p), version),
         Packet::Connect(c) => connect_lens(c).0,
         Packet::ConnAck(c) => {
             2 + if v5 {
@@ -152,8 +147,40 @@ struct PublishLens {
     v5: bool,
 }
 
-fn publish_lens(p: &Publish, v5: bool) -> PublishLens {
-    let pl = if v5 { properties_len(&p.properties) } else { 0 };
+/// A PUBLISH to encode, borrowing its parts: the broker writes one per delivery and should
+/// not have to assemble (and move) a whole [`Publish`] with its property block each time.
+#[derive(Clone, Copy, Debug)]
+pub struct PublishRef<'a> {
+    pub dup: bool,
+    pub qos: QoS,
+    pub retain: bool,
+    pub topic: &'a str,
+    /// Ignored for QoS 0.
+    pub packet_id: u16,
+    /// 5.0 only; `None` = an empty property block.
+    pub properties: Option<&'a Properties>,
+    pub payload: &'a [u8],
+}
+
+impl<'a> PublishRef<'a> {
+    pub fn of(p: &'a Publish) -> PublishRef<'a> {
+        PublishRef {
+            dup: p.dup,
+            qos: p.qos,
+            retain: p.retain,
+            topic: &p.topic,
+            packet_id: p.packet_id,
+            properties: Some(&p.properties),
+            payload: &p.payload,
+        }
+    }
+}
+
+fn publish_lens(p: &PublishRef<'_>, v5: bool) -> PublishLens {
+    let pl = match (v5, p.properties) {
+        (true, Some(props)) => properties_len(props),
+        _ => 0,
+    };
     let id = if p.qos == QoS::AtMostOnce { 0 } else { 2 };
     let variable = field_len(p.topic.as_bytes()) + id + if v5 { block_len(pl) } else { 0 };
     let remaining = variable + p.payload.len();
@@ -166,12 +193,12 @@ fn publish_lens(p: &Publish, v5: bool) -> PublishLens {
 }
 
 /// The first byte of a PUBLISH.
-fn publish_first_byte(p: &Publish) -> u8 {
+fn publish_first_byte(p: &PublishRef<'_>) -> u8 {
     0x30 | (u8::from(p.dup) << 3) | (p.qos.as_u8() << 1) | u8::from(p.retain)
 }
 
 /// Writes the header; the caller has reserved room.
-fn write_publish_header(p: &Publish, len: PublishLens, out: &mut BytesMut) {
+fn write_publish_header(p: &PublishRef<'_>, len: PublishLens, out: &mut BytesMut) {
     out.put_u8(publish_first_byte(p));
     write_varint(out, len.remaining);
     write_field(out, p.topic.as_bytes());
@@ -179,8 +206,24 @@ fn write_publish_header(p: &Publish, len: PublishLens, out: &mut BytesMut) {
         out.put_u16(p.packet_id);
     }
     if len.v5 {
-        write_properties(out, &p.properties, len.props);
+        match p.properties {
+            Some(props) => write_properties(out, props, len.props),
+            None => write_varint(out, 0),
+        }
     }
+}
+
+/// Appends a whole PUBLISH, given by its parts, encoded for `version`.
+pub fn encode_publish(p: &PublishRef<'_>, version: ProtocolVersion, out: &mut BytesMut) {
+    let len = publish_lens(p, version == ProtocolVersion::V5);
+    out.reserve(len.header + p.payload.len());
+    write_publish_header(p, len, out);
+    out.put_slice(p.payload);
+}
+
+/// The size [`encode_publish`] writes.
+pub fn encoded_publish_len(p: &PublishRef<'_>, version: ProtocolVersion) -> usize {
+    publish_lens(p, version == ProtocolVersion::V5).header + p.payload.len()
 }
 
 /// Writes everything of a PUBLISH except its payload (whose length is taken from
@@ -189,14 +232,15 @@ fn write_publish_header(p: &Publish, len: PublishLens, out: &mut BytesMut) {
 /// The broker can encode this once per subscriber shape and send `publish.payload` (a shared
 /// `Bytes`) after it without copying, e.g. with vectored writes.
 pub fn encode_publish_header(publish: &Publish, version: ProtocolVersion, out: &mut BytesMut) {
-    let len = publish_lens(publish, version == ProtocolVersion::V5);
+    let p = PublishRef::of(publish);
+    let len = publish_lens(&p, version == ProtocolVersion::V5);
     out.reserve(len.header);
-    write_publish_header(publish, len, out);
+    write_publish_header(&p, len, out);
 }
 
 /// Bytes `encode_publish_header` writes.
 pub fn publish_header_len(publish: &Publish, version: ProtocolVersion) -> usize {
-    publish_lens(publish, version == ProtocolVersion::V5).header
+    publish_lens(&PublishRef::of(publish), version == ProtocolVersion::V5).header
 }
 
 /// Offset of the packet identifier in an encoded PUBLISH (as written by this module), or

@@ -22,9 +22,9 @@ mod tests_vectors;
 
 pub use decode::{decode_packet, peek_frame, DecodeLimits, MAX_CONNECT_REMAINING_LENGTH};
 pub use encode::{
-    encode_packet, encode_publish_header, encode_remaining_length, encoded_len,
-    patch_publish_packet_id, publish_header_len, publish_packet_id_offset, set_publish_dup,
-    MAX_VARIABLE_BYTE_INTEGER,
+    encode_packet, encode_publish, encode_publish_header, encode_remaining_length, encoded_len,
+    encoded_publish_len, patch_publish_packet_id, publish_header_len, publish_packet_id_offset,
+    set_publish_dup, PublishRef, MAX_VARIABLE_BYTE_INTEGER,
 };
 pub use error::DecodeError;
 pub use packet::*;

@@ -17,7 +17,6 @@ mod subscribe;
 mod will;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -436,7 +435,7 @@ impl World {
     }
 
     pub fn dropped(&self) -> u64 {
-        self.shared.stats.publish_dropped.load(Ordering::Relaxed)
+        self.shared.total(|s| &s.publish_dropped)
     }
 
     /// The session of a client id on a shard, for looking at its queue and window.

@@ -165,7 +165,7 @@ fn v5_session_expiry_interval() {
     assert!(w.session(0, "v5").is_some(), "9 s after the disconnect");
     w.tick_at(15);
     assert!(w.session(0, "v5").is_none());
-    assert_eq!(w.shared.stats.clients_expired.load(Ordering::Relaxed), 1);
+    assert_eq!(w.shared.total(|s| &s.clients_expired), 1);
     let c = w.connect_with(0, connect);
     assert!(!w.connack(c).session_present);
 }
