@@ -13,6 +13,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod conf;
+pub mod v5;
 pub mod wire;
 
 use std::collections::VecDeque;
