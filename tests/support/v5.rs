@@ -243,6 +243,17 @@ impl RawClient {
         d
     }
 
+    /// The next packet, which must be a PUBLISH arriving within `timeout`; acknowledged.
+    pub fn recv_publish_within(&mut self, timeout: Duration) -> Publish {
+        match self.recv_within(timeout) {
+            Packet::Publish(p) => {
+                self.ack(&p);
+                p
+            }
+            other => panic!("[{}] expected PUBLISH, got {other:?}", self.name),
+        }
+    }
+
     /// Receives PUBLISHes (acknowledging them) until none arrives for `quiet_ms`.
     pub fn drain(&mut self, quiet_ms: u64) -> Vec<Publish> {
         let mut got = Vec::new();
