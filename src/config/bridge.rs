@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::bridge_topic::parse_topic;
 pub use super::bridge_topic::{BridgeTopic, Direction};
+use super::lex;
 use super::parse::{FileState, Parser};
 use super::values::{
     atoi, bad_context, empty, invalid, parse_bool, parse_int, problem, set_path, set_string, Res,
@@ -432,8 +433,8 @@ fn addresses(b: &mut BridgeConfig, t: &mut Tokens<'_>) -> Res<()> {
         if tok.starts_with('#') {
             break;
         }
-        let (host, port) = match tok.rsplit_once(':') {
-            Some((host, port)) => {
+        let (host, port) = match lex::host_port(tok) {
+            (host, Some(port)) => {
                 let n = atoi(port);
                 let port = u16::try_from(n)
                     .ok()
@@ -441,7 +442,7 @@ fn addresses(b: &mut BridgeConfig, t: &mut Tokens<'_>) -> Res<()> {
                     .ok_or_else(|| invalid(format!("Invalid port value ({n}).")))?;
                 (host, port)
             }
-            None => (tok, 1883),
+            (host, None) => (host, 1883),
         };
         b.addresses.push(BridgeAddress {
             host: host.to_string(),

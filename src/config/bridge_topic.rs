@@ -1,6 +1,7 @@
 //! Bridge `topic` lines: `topic <pattern> [[[out|in|both] <qos>] <local_prefix> <remote_prefix>]`,
 //! parsed and validated as Mosquitto's `bridge__add_topic` does.
 
+use super::lex;
 use super::values::{atoi, empty, invalid, is_valid_pub_topic, is_valid_sub_topic, Res, Tokens};
 
 /// Direction of a bridge `topic` line.
@@ -39,44 +40,30 @@ pub struct BridgeTopic {
     pub remote_topic: String,
 }
 
-/// Parses the rest of a `topic` line and validates it as `bridge__add_topic` does.
+/// Parses the rest of a `topic` line (grammar: [`lex::topic_fields`]) and validates it as
+/// `bridge__add_topic` does, in Mosquitto's order: direction, qos, then the prefixes.
 pub(crate) fn parse_topic(t: &mut Tokens<'_>) -> Res<BridgeTopic> {
-    let pattern_tok = t.next_token().ok_or_else(|| empty("topic"))?;
-    let mut direction = Direction::Out;
+    let f = t.parse(lex::topic_fields).ok_or_else(|| empty("topic"))?;
+    let direction = match f.direction {
+        None => Direction::Out,
+        Some(dir) => lex::direction(dir)
+            .ok_or_else(|| invalid(format!("Invalid bridge topic direction '{dir}'.")))?,
+    };
     let mut qos = 0u8;
-    let mut local_prefix = None;
-    let mut remote_prefix = None;
-    if let Some(dir) = t.next_token() {
-        direction = match dir.to_ascii_lowercase().as_str() {
-            "out" => Direction::Out,
-            "in" => Direction::In,
-            "both" => Direction::Both,
-            _ => return Err(invalid(format!("Invalid bridge topic direction '{dir}'."))),
-        };
-        if let Some(q) = t.next_token() {
-            if q.starts_with('#') {
-                t.rest();
-            }
-            // Mosquitto stores atoi() in a uint8_t before the range check.
-            qos = atoi(q) as u8;
-            if qos > 2 {
-                return Err(invalid(format!("Invalid bridge QoS level '{q}'.")));
-            }
-            if let Some(lp) = t.next_token() {
-                if lp.starts_with('#') {
-                    t.rest();
-                } else if lp != "\"\"" {
-                    local_prefix = Some(lp.to_string());
-                }
-                if let Some(rp) = t.next_token() {
-                    if !rp.starts_with('#') && rp != "\"\"" {
-                        remote_prefix = Some(rp.to_string());
-                    }
-                }
-            }
+    if let Some(q) = f.qos {
+        // Mosquitto stores atoi() in a uint8_t before the range check.
+        qos = atoi(q) as u8;
+        if qos > 2 {
+            return Err(invalid(format!("Invalid bridge QoS level '{q}'.")));
         }
     }
-    build_topic(pattern_tok, direction, qos, local_prefix, remote_prefix)
+    build_topic(
+        f.pattern,
+        direction,
+        qos,
+        f.local_prefix.map(str::to_string),
+        f.remote_prefix.map(str::to_string),
+    )
 }
 
 fn build_topic(

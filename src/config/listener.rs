@@ -346,9 +346,7 @@ fn listener_option(l: &mut ListenerConfig, key: &str, t: &mut Tokens<'_>) -> Opt
             }
         }),
         "tls_engine_kpass_sha1" => parse_string(t, key, false).and_then(|v| {
-            let sha = parse_sha1_hex(&v)
-                .ok_or_else(|| invalid(format!("Invalid tls_engine_kpass_sha1 value ({v}).")))?;
-            tls.tls_engine_kpass_sha1 = Some(sha);
+            tls.tls_engine_kpass_sha1 = Some(parse_sha1_hex(key, &v)?);
             Ok(())
         }),
         "tls_version" => parse_string(t, key, tls.tls_version.is_some()).and_then(|v| {

@@ -154,9 +154,7 @@ fn log_dest(acc: &mut LogAccumulator, t: &mut Tokens<'_>) -> Res<()> {
                 ));
             }
             let path = t
-                .rest()
-                .map(|r| r.trim_start_matches([' ', '\t']))
-                .filter(|r| !r.is_empty())
+                .rest_after_blanks()
                 .ok_or_else(|| empty("\"log_dest file\""))?;
             acc.file_seen = true;
             dest.file = Some(PathBuf::from(path));

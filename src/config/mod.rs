@@ -5,10 +5,11 @@
 //! same `file:line`. It is pure: it reads files (the config and `include_dir` entries) but never
 //! opens sockets or resolves names; the broker applies the options.
 //!
-//! Layout: `values` (token and value semantics), `parse` (line reader, `include_dir`,
-//! global options, final checks), [`listener`], [`security`] and [`bridge`] (scoped options;
-//! `bridge_topic` for `topic` lines), [`logging`] (`log_dest`/`log_type`), [`cli`] (the
-//! command line).
+//! Layout: `lex` (the lexical grammar as nom combinators: lines, comments, tokens, typed
+//! values), `values` (option values on top of `lex`, with Mosquitto's messages), `parse`
+//! (line reader, `include_dir`, dispatch by keyword, global options, final checks),
+//! [`listener`], [`security`] and [`bridge`] (scoped options; `bridge_topic` for `topic`
+//! lines), [`logging`] (`log_dest`/`log_type`), [`cli`] (the command line).
 //!
 //! Deliberate differences from Mosquitto: a non-comment line that is not UTF-8 is an error;
 //! `tls_version` is checked when read (Mosquitto fails later, when opening the listener);
@@ -18,6 +19,7 @@
 pub mod bridge;
 mod bridge_topic;
 pub mod cli;
+mod lex;
 pub mod listener;
 pub mod logging;
 mod parse;

@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use super::lex::{self, Line};
 use super::listener::ListenerConfig;
 use super::logging::LogAccumulator;
 use super::security::{SecTarget, SecurityOptions};
@@ -109,20 +110,16 @@ impl Parser {
 
     fn read_bytes(&mut self, bytes: &[u8], file: &Path, level: u32) -> Result<(), ConfigError> {
         let mut fs = FileState::default();
-        for (idx, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        for (idx, raw) in lex::lines(bytes).enumerate() {
+            let Line::Text(text) = lex::classify(raw) else {
+                continue;
+            };
             let loc = Location {
                 file: file.to_path_buf(),
                 line: idx + 1,
             };
             let fail = |p| ConfigError::new(p, Some(loc.clone()));
-            if matches!(raw.first(), None | Some(b'#' | b'\r')) {
-                continue;
-            }
-            let raw = trim_line_end(raw);
-            if raw.is_empty() {
-                continue;
-            }
-            let line = std::str::from_utf8(raw)
+            let line = std::str::from_utf8(text)
                 .map_err(|_| fail(invalid("Malformed UTF-8 in configuration.")))?;
             let mut t = Tokens::new(line);
             let Some(key) = t.next_token() else {
@@ -349,14 +346,6 @@ impl Parser {
 
 fn non_negative(v: i32) -> u64 {
     u64::from(v.max(0).unsigned_abs())
-}
-
-/// Strips the line terminator(s): Mosquitto removes every trailing CR and LF.
-fn trim_line_end(mut raw: &[u8]) -> &[u8] {
-    while let [rest @ .., b'\r' | b'\n'] = raw {
-        raw = rest;
-    }
-    raw
 }
 
 /// Mosquitto's include order: case-insensitive first, then upper case before lower case at

@@ -141,11 +141,7 @@ fn plugin_opt(p: &mut Parser, fs: &FileState, opt_key: &str, t: &mut Tokens<'_>)
     if opt_key.len() < 3 {
         return Err(invalid("Invalid auth_opt_ config option."));
     }
-    let value = t
-        .rest()
-        .map(|v| v.trim_start_matches([' ', '\t']))
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| empty(opt_key))?;
+    let value = t.rest_after_blanks().ok_or_else(|| empty(opt_key))?;
     plugin
         .options
         .push((opt_key.to_string(), value.to_string()));

@@ -3,9 +3,15 @@
 //! Mosquitto tokenises every line with `strtok_r(line, " ")` and then takes either the next
 //! space-separated token or "the rest of the line" depending on the option. [`Tokens`]
 //! reproduces both so that odd inputs (several spaces, tabs, trailing blanks) are accepted or
-//! rejected exactly as Mosquitto does.
+//! rejected exactly as Mosquitto does. The grammar itself is in `lex` (nom); this module
+//! applies it to options and turns a mismatch into Mosquitto's message for that option.
 
+use nom::IResult;
+
+use super::lex::{self, LexError};
 use super::{ConfigErrorKind, Problem};
+
+pub(crate) use super::lex::{atoi, atol};
 
 /// Result of a value parser: a reason without file/line, located by the caller.
 pub(crate) type Res<T> = Result<T, Problem>;
@@ -32,7 +38,8 @@ pub(crate) fn bad_context(reason: impl Into<String>) -> Problem {
     problem(ConfigErrorKind::Context, reason)
 }
 
-/// A cursor over one config line that behaves like successive `strtok_r` calls.
+/// A cursor over one config line that behaves like successive `strtok_r` calls; the grammar
+/// of a token is [`lex::token`].
 #[derive(Debug, Clone)]
 pub(crate) struct Tokens<'a> {
     rest: &'a str,
@@ -43,75 +50,56 @@ impl<'a> Tokens<'a> {
         Tokens { rest: line }
     }
 
-    /// `strtok_r(…, " ")`: skips spaces (only spaces, tabs are ordinary characters), returns
-    /// the token up to the next space and consumes exactly that one space.
+    /// Runs a nom parser on what is left of the line and moves past what it consumed; on
+    /// failure nothing is consumed.
+    pub(crate) fn parse<T, P>(&mut self, parser: P) -> Option<T>
+    where
+        P: FnOnce(&'a str) -> IResult<&'a str, T>,
+    {
+        let (rest, v) = parser(self.rest).ok()?;
+        self.rest = rest;
+        Some(v)
+    }
+
+    /// `strtok_r(…, " ")`: the next space-separated token. When there is none, the line is
+    /// used up, as for `strtok_r`.
     pub(crate) fn next_token(&mut self) -> Option<&'a str> {
-        let s = self.rest.trim_start_matches(' ');
-        if s.is_empty() {
-            self.rest = s;
-            return None;
+        let tok = self.parse(lex::token);
+        if tok.is_none() {
+            self.rest = "";
         }
-        match s.find(' ') {
-            Some(i) => {
-                self.rest = &s[i + 1..];
-                Some(&s[..i])
-            }
-            None => {
-                self.rest = &s[s.len()..];
-                Some(s)
-            }
-        }
+        tok
     }
 
     /// `strtok_r(NULL, "")`: the rest of the line exactly as it is (leading blanks beyond the
     /// single separating space included), or `None` when nothing is left.
     pub(crate) fn rest(&mut self) -> Option<&'a str> {
-        let s = self.rest;
-        self.rest = &s[s.len()..];
-        if s.is_empty() {
-            None
-        } else {
-            Some(s)
-        }
+        self.parse(lex::rest_of_line)
+    }
+
+    /// The rest of the line without its leading spaces and tabs, `None` when that is empty;
+    /// the line is used up either way.
+    pub(crate) fn rest_after_blanks(&mut self) -> Option<&'a str> {
+        let r = self.parse(lex::rest_after_blanks);
+        self.rest = "";
+        r
     }
 }
 
-/// C `atoi`: leading white space, optional sign, decimal digits; anything else stops the
-/// number, and no digits at all gives 0. Saturates at the `i32` range instead of overflowing.
-pub(crate) fn atoi(s: &str) -> i32 {
-    atol(s).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
-}
-
-/// C `atol` (64-bit), saturating.
-pub(crate) fn atol(s: &str) -> i64 {
-    let s = s.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
-    let (neg, digits) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let mut v: i64 = 0;
-    for b in digits.bytes() {
-        if !b.is_ascii_digit() {
-            break;
-        }
-        v = v.saturating_mul(10).saturating_add(i64::from(b - b'0'));
-    }
-    if neg {
-        -v
-    } else {
-        v
+/// The message Mosquitto gives when `tok`, the value of option `name`, does not fit its
+/// grammar.
+pub(crate) fn lex_problem(e: LexError, name: &str, tok: &str) -> Problem {
+    match e {
+        LexError::NotBool => invalid(format!("Invalid {name} value ({tok}).")),
+        LexError::BadDuration => invalid(format!("Invalid {name} duration in configuration.")),
+        LexError::NotSha1 => invalid(format!("Invalid {name} value ({tok}).")),
     }
 }
 
 /// `conf__parse_bool`: `true`/`1` or `false`/`0`, nothing else.
 pub(crate) fn parse_bool(t: &mut Tokens<'_>, name: &str) -> Res<bool> {
-    match t.next_token() {
-        None => Err(empty(name)),
-        Some("true") | Some("1") => Ok(true),
-        Some("false") | Some("0") => Ok(false),
-        Some(other) => Err(invalid(format!("Invalid {name} value ({other})."))),
-    }
+    let tok = t.next_token().ok_or_else(|| empty(name))?;
+    lex::boolean(tok).map_err(|e| lex_problem(e, name, tok))
 }
 
 /// `conf__parse_int`: the next token through `atoi` (garbage gives 0).
@@ -135,7 +123,7 @@ pub(crate) fn parse_string(t: &mut Tokens<'_>, name: &str, already_set: bool) ->
             format!("Duplicate {name} value in configuration."),
         ));
     }
-    let v = raw.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
+    let v = lex::trimmed(raw);
     if v.is_empty() {
         return Err(empty(name));
     }
@@ -211,32 +199,17 @@ pub(crate) fn is_valid_sub_topic(s: &str) -> bool {
 /// `persistent_client_expiration` value: `<n><h|d|w|m|y>` (m = 30 days, y = 365 days), in
 /// seconds. Zero or negative is an error, as in Mosquitto.
 pub(crate) fn parse_expiration(token: &str) -> Res<u64> {
-    let bad = || invalid("Invalid persistent_client_expiration duration in configuration.");
-    let unit = token.chars().last().ok_or_else(bad)?;
-    let mult: i64 = match unit {
-        'h' => 3600,
-        'd' => 86400,
-        'w' => 86400 * 7,
-        'm' => 86400 * 30,
-        'y' => 86400 * 365,
-        _ => return Err(bad()),
-    };
-    let n = i64::from(atoi(&token[..token.len() - unit.len_utf8()]));
-    let secs = n.saturating_mul(mult);
-    if secs <= 0 {
-        return Err(bad());
-    }
-    u64::try_from(secs).map_err(|_| bad())
+    const NAME: &str = "persistent_client_expiration";
+    let bad = |e| lex_problem(e, NAME, token);
+    let (n, mult) = lex::duration(token).map_err(bad)?;
+    let secs = i64::from(n).saturating_mul(mult);
+    u64::try_from(secs)
+        .ok()
+        .filter(|&s| s > 0)
+        .ok_or_else(|| bad(LexError::BadDuration))
 }
 
-/// `mosquitto__hex2bin_sha1`: exactly 40 hex digits giving a 20-byte SHA-1 digest.
-pub(crate) fn parse_sha1_hex(s: &str) -> Option<[u8; 20]> {
-    if s.len() != 40 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let mut out = [0u8; 20];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
+/// `mosquitto__hex2bin_sha1` for option `name`: exactly 40 hex digits.
+pub(crate) fn parse_sha1_hex(name: &str, v: &str) -> Res<[u8; 20]> {
+    lex::sha1_hex(v).map_err(|e| lex_problem(e, name, v))
 }

@@ -3,6 +3,7 @@
 mod bridges;
 mod cli;
 mod files;
+mod lex;
 mod listeners;
 mod options;
 mod syntax;
