@@ -511,3 +511,117 @@ fn no_reason_string_when_request_problem_information_is_0() {
     ));
     assert_eq!(c.recv_bytes(), [0x40, 0x03, 0x00, 0x02, 0x87]);
 }
+
+#[test]
+fn payload_format_indicator_above_1_is_a_protocol_error() {
+    // [MQTT-2.2.2-?] A property value out of range: Mosquitto checks it since 2.0.12 (commit
+    // ba2ca336); 2.0.11 accepts the PUBLISH.
+    if mosquitto_before((2, 0, 12)) {
+        eprintln!("skipped: Mosquitto < 2.0.12 does not check the Payload Format Indicator");
+        return;
+    }
+    disconnected_with("", &publish5_bytes("t", 1, 1, &[0x01, 0x02], b"x"), 0x82);
+}
+
+#[test]
+fn response_topic_with_a_wildcard_is_a_protocol_error() {
+    // [MQTT-3.3.2-14] The Response Topic must be a topic name. Mosquitto checks it since
+    // 2.0.20 (commit 0174abe8).
+    if mosquitto_before((2, 0, 20)) {
+        eprintln!("skipped: Mosquitto < 2.0.20 does not check the Response Topic");
+        return;
+    }
+    let mut props = vec![0x08, 0x00, 0x03];
+    props.extend_from_slice(b"a/#");
+    disconnected_with("", &publish5_bytes("t", 1, 1, &props, b"x"), 0x82);
+}
+
+#[test]
+fn two_subscription_identifiers_in_subscribe_are_a_protocol_error() {
+    // [MQTT-3.8.2-?] At most one Subscription Identifier. 0x82 since Mosquitto 2.0.12 (a
+    // duplicate property); 2.0.11 closes without DISCONNECT.
+    let mut b = vec![0x00, 0x02, 0x04, 0x0B, 0x01, 0x0B, 0x02];
+    b.extend_from_slice(&[0x00, 0x01, b'a', 0x01]);
+    let bytes = wire::frame(0x82, &b);
+    if mosquitto_before((2, 0, 12)) {
+        let broker = Broker::start("");
+        let mut bad = client(broker.port(), "offender");
+        bad.send_bytes(&bytes);
+        bad.expect_closed();
+        return;
+    }
+    disconnected_with("", &bytes, 0x82);
+}
+
+#[test]
+fn disconnect_with_a_property_it_may_not_carry_is_a_protocol_error() {
+    // A client DISCONNECT with Maximum QoS (a CONNACK property). 0x82 since Mosquitto 2.0.12.
+    let bytes = wire::frame(0xE0, &[0x00, 0x02, 0x24, 0x01]);
+    if mosquitto_before((2, 0, 12)) {
+        let broker = Broker::start("");
+        let mut bad = client(broker.port(), "offender");
+        bad.send_bytes(&bytes);
+        bad.expect_closed();
+        return;
+    }
+    disconnected_with("", &bytes, 0x82);
+}
+
+#[test]
+fn auth_without_an_authentication_method_is_a_protocol_error() {
+    // [MQTT-4.12.0-?] AUTH from a client that did not start enhanced authentication. 0x82 since
+    // Mosquitto 2.0.12; 2.0.11 closes without DISCONNECT.
+    let bytes = wire::frame(0xF0, &[0x19, 0x00]);
+    if mosquitto_before((2, 0, 12)) {
+        let broker = Broker::start("");
+        let mut bad = client(broker.port(), "offender");
+        bad.send_bytes(&bytes);
+        bad.expect_closed();
+        return;
+    }
+    disconnected_with("", &bytes, 0x82);
+}
+
+/// A v5 CONNECT with the given raw property bytes (and optionally a will with raw will
+/// property bytes); checks the broker closes it without any CONNACK.
+fn connect_refused_silently(raw_props: &[u8], will_props: Option<&[u8]>) {
+    let broker = Broker::start("");
+    let mut b = Vec::new();
+    wire::put_str(&mut b, "MQTT");
+    b.push(5);
+    b.push(if will_props.is_some() { 0x06 } else { 0x02 });
+    wire::put_u16(&mut b, 60);
+    wire::put_varint(&mut b, raw_props.len() as u32);
+    b.extend_from_slice(raw_props);
+    wire::put_str(&mut b, "bad");
+    if let Some(wp) = will_props {
+        wire::put_varint(&mut b, wp.len() as u32);
+        b.extend_from_slice(wp);
+        wire::put_str(&mut b, "will/t");
+        wire::put_str(&mut b, "bye");
+    }
+    let mut c = RawClient::connect(broker.port());
+    c.version = V5;
+    c.send_bytes(&wire::frame(0x10, &b));
+    c.expect_closed();
+    let mut ok = client(broker.port(), "ok");
+    ok.ping();
+}
+
+#[test]
+fn connect_with_invalid_properties_is_closed_without_connack() {
+    // [MQTT-3.1.2-?] Receive Maximum 0, Maximum Packet Size 0, Request Problem Information 2,
+    // a duplicated Session Expiry Interval, a CONNACK-only property: Mosquitto closes the
+    // connection without a CONNACK (its CONNECT errors never send one).
+    connect_refused_silently(&[0x21, 0x00, 0x00], None);
+    connect_refused_silently(&[0x27, 0x00, 0x00, 0x00, 0x00], None);
+    connect_refused_silently(&[0x17, 0x02], None);
+    connect_refused_silently(&[0x11, 0, 0, 0, 1, 0x11, 0, 0, 0, 1], None);
+    connect_refused_silently(&[0x24, 0x01], None);
+}
+
+#[test]
+fn will_with_a_property_it_may_not_carry_is_closed_without_connack() {
+    // A Topic Alias in the will properties.
+    connect_refused_silently(&[], Some(&[0x23, 0x00, 0x01]));
+}
