@@ -248,3 +248,28 @@ fn v5_connack_is_accepted_by_the_harness_decoder() {
     );
     assert_eq!(ack.properties.reason_string, None);
 }
+
+#[test]
+fn the_server_keep_alive_is_enforced() {
+    // [MQTT-3.2.2-22] The client must use the Server Keep Alive, and the broker holds it to
+    // it: with max_keepalive 2, a client that asked for 60 s and then stays silent is closed
+    // after 1.5 × 2 s (without a DISCONNECT, as Mosquitto), not before 2 s. Mosquitto before
+    // 2.0.13 refuses a max_keepalive below 10, which would take too long for this suite.
+    if mosquitto_before((2, 0, 13)) {
+        eprintln!("skipped: Mosquitto < 2.0.13 needs max_keepalive >= 10");
+        return;
+    }
+    let broker = Broker::start("max_keepalive 2");
+    let (mut c, bytes) = connack_bytes(broker.port(), with_keep_alive("idle", 60));
+    assert!(connack_property_ids(&bytes).contains(&0x13), "{bytes:02x?}");
+    let start = Instant::now();
+    assert!(
+        !c.is_closed_within(Duration::from_secs(2)),
+        "closed before the keep-alive"
+    );
+    match c.read_frame(keep_alive_deadline(2).saturating_sub(start.elapsed())) {
+        ReadOutcome::Closed(rest) => assert!(rest.is_empty(), "partial bytes {rest:02x?}"),
+        ReadOutcome::Frame(f) => panic!("expected the close, got {f:02x?}"),
+        ReadOutcome::Timeout(_) => panic!("still open after {:?}", start.elapsed()),
+    }
+}

@@ -362,3 +362,20 @@ fn oversize_messages_do_not_block_a_session_queue() {
     let got: Vec<Vec<u8>> = sub.drain(400).iter().map(|m| m.payload.to_vec()).collect();
     assert_eq!(got, [b"a".to_vec(), b"b".to_vec()]);
 }
+
+#[test]
+fn retained_message_larger_than_the_client_maximum_packet_size_is_not_sent() {
+    // [MQTT-3.1.2-24] also for retained messages sent on subscribe.
+    let broker = Broker::start("");
+    let mut p = RawClient::connected5(broker.port(), "pub");
+    p.publish("mpsr/big", &[b'x'; 200], 1, true);
+    p.publish("mpsr/small", b"s", 1, true);
+    let props = Properties {
+        maximum_packet_size: Some(64),
+        ..Properties::default()
+    };
+    let mut sub = RawClient::connected_with(broker.port(), connect5("small", true, props));
+    assert_eq!(sub.subscribe(&[("mpsr/#", 1)]), vec![1]);
+    let got: Vec<String> = sub.drain(400).iter().map(|m| m.topic.to_string()).collect();
+    assert_eq!(got, ["mpsr/small"]);
+}

@@ -427,3 +427,16 @@ fn shared_message_goes_to_another_member_when_one_leaves() {
     }
     assert_eq!(collect(&mut [&mut b])[0].len(), 4);
 }
+
+#[test]
+fn shared_subscription_carries_its_subscription_identifier() {
+    let broker = Broker::start("");
+    let mut c = RawClient::connected5(broker.port(), "c");
+    assert_eq!(
+        c.subscribe_opts(&[("$share/g/shid/t", opts(1, false, false, 0))], Some(77)),
+        vec![1]
+    );
+    let mut p = RawClient::connected5(broker.port(), "pub");
+    p.publish("shid/t", b"x", 1, false);
+    assert_eq!(sub_ids(&c.expect_message("shid/t", b"x")), [77]);
+}
