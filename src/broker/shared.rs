@@ -27,8 +27,10 @@ pub enum ShardMsg {
     Unsubscribe { key: SessionKey, filter: Arc<str> },
 }
 
-/// The inbox of one shard.
+/// The inbox of one shard. Aligned to its own cache lines: one shard pushing into its
+/// neighbour's inbox must not disturb a third shard's.
 #[derive(Default)]
+#[repr(align(128))]
 pub struct ShardLink {
     queue: Mutex<Vec<ShardMsg>>,
     pending: AtomicBool,
