@@ -78,7 +78,7 @@ fn request_response_and_problem_information_do_not_change_the_connack() {
 
 #[test]
 fn max_keepalive_caps_the_keep_alive_with_server_keep_alive() {
-    // [MQTT-3.2.2-21] Server Keep Alive when the server uses another keep-alive than asked for:
+    // Server Keep Alive (3.2.2.3.14) when the server uses another keep-alive than asked for:
     // above max_keepalive, or 0 (no keep-alive) when max_keepalive is set.
     let broker = Broker::start("max_keepalive 30");
     let want = if mosquitto_before((2, 0, 12)) {
@@ -107,7 +107,7 @@ fn max_keepalive_caps_the_keep_alive_with_server_keep_alive() {
 
 #[test]
 fn zero_length_client_id_gets_an_assigned_client_identifier() {
-    // [MQTT-3.1.3-6], [MQTT-3.2.2-16]: the server assigns a unique id and returns it.
+    // [MQTT-3.1.3-6], [MQTT-3.1.3-7], [MQTT-3.2.2-16]: the server assigns a unique id and returns it.
     let broker = Broker::start("");
     let mut ids = Vec::new();
     for _ in 0..2 {
@@ -251,7 +251,7 @@ fn v5_connack_is_accepted_by_the_harness_decoder() {
 
 #[test]
 fn the_server_keep_alive_is_enforced() {
-    // [MQTT-3.2.2-22] The client must use the Server Keep Alive, and the broker holds it to
+    // [MQTT-3.1.2-22] The client must use the Server Keep Alive, and the broker holds it to
     // it: with max_keepalive 2, a client that asked for 60 s and then stays silent is closed
     // after 1.5 × 2 s (without a DISCONNECT, as Mosquitto), not before 2 s. Mosquitto before
     // 2.0.13 refuses a max_keepalive below 10, which would take too long for this suite.

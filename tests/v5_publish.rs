@@ -226,7 +226,7 @@ fn topic_alias_from_the_client_is_resolved() {
 
 #[test]
 fn topic_aliases_belong_to_one_connection() {
-    // [MQTT-3.3.2-10], [MQTT-3.3.2-11] An alias set by one connection is unknown to another,
+    // [MQTT-3.3.2-7] An alias set by one connection is unknown to another,
     // and to the same client after reconnecting.
     let broker = Broker::start("");
     let mut a = RawClient::connected5(broker.port(), "a");
@@ -243,8 +243,8 @@ fn topic_aliases_belong_to_one_connection() {
 #[test]
 fn broker_sends_full_topics_even_when_the_client_accepts_aliases() {
     // The broker → client direction: the client's Topic Alias Maximum allows aliases, but
-    // Mosquitto 2.0 never uses them, and midge does the same; [MQTT-3.3.2-7] aliases never
-    // exceed the client's maximum (here: none at all).
+    // Mosquitto 2.0 never uses them, and midge does the same; [MQTT-3.1.2-26], [MQTT-3.3.2-11]
+    // aliases never exceed the client's maximum (here: none at all).
     let broker = Broker::start("");
     let props = Properties {
         topic_alias_maximum: Some(5),

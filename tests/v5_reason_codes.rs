@@ -127,7 +127,7 @@ fn publishing_to_sys_is_not_authorized() {
 
 #[test]
 fn pubrec_with_an_error_code_ends_the_qos2_flow() {
-    // [MQTT-4.3.3-?] A PUBREC with a reason code of 0x80 or more ends the exchange: the broker
+    // [MQTT-4.4.0-2], [MQTT-3.3.4-9] A PUBREC with a reason code of 0x80 or more ends the exchange: the broker
     // sends no PUBREL, and the next message is delivered normally.
     let broker = Broker::start("max_inflight_messages 1");
     let mut sub = client(broker.port(), "sub");
@@ -266,7 +266,7 @@ fn topic_alias_above_a_configured_maximum_is_0x94() {
 
 #[test]
 fn topic_alias_when_aliases_are_disabled_is_0x94() {
-    // [MQTT-3.3.2-8] max_topic_alias 0: no Topic Alias is allowed at all.
+    // [MQTT-3.2.2-18] max_topic_alias 0: no Topic Alias is allowed at all.
     disconnected_with(
         "max_topic_alias 0",
         &publish5_bytes("t", 0, 0, &[0x23, 0x00, 0x01], b"x"),
@@ -290,7 +290,7 @@ fn topic_alias_0_is_a_protocol_error() {
 
 #[test]
 fn unknown_topic_alias_with_empty_topic_is_a_protocol_error() {
-    // [MQTT-3.3.4-?] An alias that was never set, used with an empty topic.
+    // An alias that was never set, used with an empty topic (3.3.2.3.4).
     disconnected_with(
         "",
         &publish5_bytes("", 0, 0, &[0x23, 0x00, 0x02], b"x"),
@@ -321,7 +321,7 @@ fn publish_topic_with_wildcard_is_malformed() {
 
 #[test]
 fn invalid_subscription_filter_is_malformed() {
-    // [MQTT-4.7.1-1], [MQTT-4.7.1-2] `#` not last: Mosquitto disconnects with 0x81 rather than
+    // [MQTT-4.7.1-1] `#` not last: Mosquitto disconnects with 0x81 rather than
     // answering 0x8F in the SUBACK.
     let mut b = vec![0x00, 0x02, 0x00];
     b.extend_from_slice(&[0x00, 0x05]);
@@ -332,7 +332,7 @@ fn invalid_subscription_filter_is_malformed() {
 
 #[test]
 fn subscription_identifier_0_is_malformed() {
-    // [MQTT-3.8.2-?] A Subscription Identifier of 0 is a Protocol Error; Mosquitto treats it as
+    // A Subscription Identifier of 0 is a Protocol Error (3.8.2.1.2); Mosquitto treats it as
     // a malformed packet.
     let mut b = vec![0x00, 0x02, 0x02, 0x0B, 0x00];
     b.extend_from_slice(&[0x00, 0x01, b'a', 0x01]);
@@ -351,7 +351,7 @@ fn subscribe_options_with_retain_handling_3_is_malformed() {
 
 #[test]
 fn duplicate_property_is_a_protocol_error() {
-    // [MQTT-2.2.2-2] A property other than User Property given twice (Content Type). Mosquitto
+    // A property other than User Property given twice (2.2.2.2) (Content Type). Mosquitto
     // says so with 0x82 since 2.0.12; 2.0.11 closes without a DISCONNECT.
     let props = [0x03, 0x00, 0x01, b'a', 0x03, 0x00, 0x01, b'b'];
     let bytes = publish5_bytes("t", 1, 1, &props, b"x");
@@ -395,7 +395,7 @@ fn packet_larger_than_max_packet_size_is_0x95() {
 
 #[test]
 fn qos_above_maximum_qos_is_0x9b() {
-    // [MQTT-3.2.2-11]
+    // [MQTT-3.2.2-11] (checked by the server: 3.2.2.3.4)
     disconnected_with(
         "max_qos 1",
         &publish5_bytes("t", 2, 1, &[], b"x"),
@@ -405,7 +405,7 @@ fn qos_above_maximum_qos_is_0x9b() {
 
 #[test]
 fn retain_when_retain_is_not_available_is_0x9a() {
-    // [MQTT-3.2.2-14]
+    // [MQTT-3.2.2-14] (checked by the server: 3.3.1.3)
     let mut bytes = publish5_bytes("t", 0, 0, &[], b"x");
     bytes[0] |= 0x01;
     disconnected_with(
@@ -514,7 +514,7 @@ fn no_reason_string_when_request_problem_information_is_0() {
 
 #[test]
 fn payload_format_indicator_above_1_is_a_protocol_error() {
-    // [MQTT-2.2.2-?] A property value out of range: Mosquitto checks it since 2.0.12 (commit
+    // A property value out of range (3.3.2.3.2): Mosquitto checks it since 2.0.12 (commit
     // ba2ca336); 2.0.11 accepts the PUBLISH.
     if mosquitto_before((2, 0, 12)) {
         eprintln!("skipped: Mosquitto < 2.0.12 does not check the Payload Format Indicator");
@@ -538,7 +538,7 @@ fn response_topic_with_a_wildcard_is_a_protocol_error() {
 
 #[test]
 fn two_subscription_identifiers_in_subscribe_are_a_protocol_error() {
-    // [MQTT-3.8.2-?] At most one Subscription Identifier. 0x82 since Mosquitto 2.0.12 (a
+    // At most one Subscription Identifier (3.8.2.1.2). 0x82 since Mosquitto 2.0.12 (a
     // duplicate property); 2.0.11 closes without DISCONNECT.
     let mut b = vec![0x00, 0x02, 0x04, 0x0B, 0x01, 0x0B, 0x02];
     b.extend_from_slice(&[0x00, 0x01, b'a', 0x01]);
@@ -569,7 +569,7 @@ fn disconnect_with_a_property_it_may_not_carry_is_a_protocol_error() {
 
 #[test]
 fn auth_without_an_authentication_method_is_a_protocol_error() {
-    // [MQTT-4.12.0-?] AUTH from a client that did not start enhanced authentication. 0x82 since
+    // [MQTT-4.12.0-7] AUTH from a client that did not start enhanced authentication. 0x82 since
     // Mosquitto 2.0.12; 2.0.11 closes without DISCONNECT.
     let bytes = wire::frame(0xF0, &[0x19, 0x00]);
     if mosquitto_before((2, 0, 12)) {
@@ -610,7 +610,7 @@ fn connect_refused_silently(raw_props: &[u8], will_props: Option<&[u8]>) {
 
 #[test]
 fn connect_with_invalid_properties_is_closed_without_connack() {
-    // [MQTT-3.1.2-?] Receive Maximum 0, Maximum Packet Size 0, Request Problem Information 2,
+    // [MQTT-3.1.4-1] Receive Maximum 0, Maximum Packet Size 0, Request Problem Information 2,
     // a duplicated Session Expiry Interval, a CONNACK-only property: Mosquitto closes the
     // connection without a CONNACK (its CONNECT errors never send one).
     connect_refused_silently(&[0x21, 0x00, 0x00], None);

@@ -95,7 +95,7 @@ fn session_expires_after_its_interval() {
 
 #[test]
 fn disconnect_can_shorten_the_session_expiry_to_0() {
-    // [MQTT-3.14.2-?] A DISCONNECT's Session Expiry Interval replaces the CONNECT's.
+    // A DISCONNECT's Session Expiry Interval replaces the CONNECT's (3.14.2.2.2).
     let broker = Broker::start("");
     let (mut c, _) = connect_session(broker.port(), "shorten", false, Some(60));
     assert_eq!(c.subscribe(&[("shorten/t", 1)]), vec![1]);
@@ -119,7 +119,7 @@ fn disconnect_can_lengthen_a_non_zero_session_expiry() {
 
 #[test]
 fn disconnect_setting_expiry_after_0_is_a_protocol_error() {
-    // [MQTT-3.14.2-2] Session Expiry 0 in CONNECT, non-zero in DISCONNECT: Protocol Error. The
+    // Session Expiry 0 in CONNECT, non-zero in DISCONNECT: Protocol Error (3.14.2.2.2). The
     // server answers DISCONNECT 0x82, and since the client's DISCONNECT was not a normal one,
     // its will is published.
     let broker = Broker::start("");

@@ -279,7 +279,7 @@ fn collect(clients: &mut [&mut RawClient]) -> Vec<Vec<String>> {
 
 #[test]
 fn shared_subscription_delivers_once_per_group_in_turn() {
-    // [MQTT-4.8.2-?] Each message goes to one member of each group, and to every ordinary
+    // [MQTT-4.8.2-3] Each message goes to one member of each group, and to every ordinary
     // subscriber. Mosquitto takes the members in turn (round robin).
     let broker = Broker::start("");
     let mut a = RawClient::connected5(broker.port(), "a");
@@ -348,7 +348,7 @@ fn shared_subscriptions_work_for_v311_and_v5_members_alike() {
 
 #[test]
 fn shared_subscription_gets_no_retained_messages_on_subscribe() {
-    // [MQTT-3.8.4-?] Retained messages are not sent for a new shared subscription: Mosquitto
+    // Retained messages are not sent for a new shared subscription (4.8.2): Mosquitto
     // since 2.0.13 (commit 7061569b); 2.0.11 sends them.
     if mosquitto_before((2, 0, 13)) {
         eprintln!("skipped: Mosquitto < 2.0.13 sends retained messages to shared subscriptions");

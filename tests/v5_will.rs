@@ -50,7 +50,7 @@ fn will_without_delay_is_published_at_once() {
 
 #[test]
 fn will_is_published_after_the_will_delay() {
-    // [MQTT-3.1.3-9] The will waits for the Will Delay Interval (here 2 s, shorter than the
+    // [MQTT-3.1.2-8] The will waits for the Will Delay Interval (here 2 s, shorter than the
     // session's 10 s).
     let broker = Broker::start("");
     let mut w = watcher(broker.port());
@@ -94,7 +94,7 @@ fn reconnecting_within_the_will_delay_cancels_the_will() {
 
 #[test]
 fn session_expiry_shorter_than_the_will_delay_publishes_the_will_when_the_session_ends() {
-    // [MQTT-3.1.3-9] The will is sent when the delay ends or the session ends, whichever is
+    // [MQTT-3.1.2-8] The will is sent when the delay ends or the session ends, whichever is
     // first: a 1 s session with a 30 s delay.
     let broker = Broker::start("");
     let mut w = watcher(broker.port());
@@ -196,7 +196,7 @@ fn takeover_of_a_session_without_expiry_sends_the_will() {
 
 #[test]
 fn will_properties_are_forwarded() {
-    // [MQTT-3.1.3-?] The will is published with its Payload Format Indicator, Content Type,
+    // [MQTT-3.1.3-10] The will is published with its Payload Format Indicator, Content Type,
     // Response Topic, Correlation Data and User Properties (in order); Message Expiry Interval
     // is forwarded too (counting down).
     let broker = Broker::start("");
