@@ -273,3 +273,58 @@ fn the_server_keep_alive_is_enforced() {
         ReadOutcome::Timeout(_) => panic!("still open after {:?}", start.elapsed()),
     }
 }
+
+#[test]
+#[ignore = "midge bug: a refusing v5 CONNACK lacks Maximum QoS (Mosquitto adds it to every v5 CONNACK when max_qos < 2)"]
+fn will_qos_above_maximum_qos_is_refused_with_0x9b() {
+    // [MQTT-3.2.2-12] A will QoS the server does not support: CONNACK 0x9B, then close.
+    // Mosquitto's `send__connack` adds Maximum QoS to every v5 CONNACK when max_qos is not 2,
+    // refusals included (Retain Available, Maximum Packet Size and Receive Maximum only to
+    // successful ones).
+    let broker = Broker::start("max_qos 1");
+    let connect = Connect {
+        will: Some(will("will/q2", b"x", 2, false)),
+        ..connect5("wq", true, Properties::default())
+    };
+    let (mut c, bytes) = connack_bytes(broker.port(), connect);
+    assert_eq!(bytes, [0x20, 0x05, 0x00, 0x9B, 0x02, 0x24, 0x01]);
+    c.expect_closed();
+    // A will at QoS 1 is fine.
+    let connect = Connect {
+        will: Some(will("will/q1", b"x", 1, false)),
+        ..connect5("wq", true, Properties::default())
+    };
+    let (_c, bytes) = connack_bytes(broker.port(), connect);
+    assert_eq!(&bytes[..4], [0x20, 0x0B, 0x00, 0x00], "{bytes:02x?}");
+}
+
+#[test]
+#[ignore = "midge bug: a refusing v5 CONNACK lacks Maximum QoS (Mosquitto adds it to every v5 CONNACK when max_qos < 2)"]
+fn refusing_connack_carries_maximum_qos() {
+    // The same rule for other refusals: an Authentication Method (0x8C) and a zero-length
+    // client id that is not allowed (0x80).
+    let broker = Broker::start("max_qos 0\nallow_zero_length_clientid false");
+    let props = Properties {
+        authentication_method: Some("SCRAM-SHA-1".into()),
+        ..Properties::default()
+    };
+    let (mut c, bytes) = connack_bytes(broker.port(), connect5("auth", true, props));
+    assert_eq!(bytes, [0x20, 0x05, 0x00, 0x8C, 0x02, 0x24, 0x00]);
+    c.expect_closed();
+    let (mut c, bytes) = connack_bytes(broker.port(), connect5("", true, Properties::default()));
+    assert_eq!(bytes, [0x20, 0x05, 0x00, 0x80, 0x02, 0x24, 0x00]);
+    c.expect_closed();
+}
+
+#[test]
+fn retained_will_without_retain_available_is_refused_with_0x9a() {
+    // [MQTT-3.2.2-13]
+    let broker = Broker::start("retain_available false");
+    let connect = Connect {
+        will: Some(will("will/r", b"x", 0, true)),
+        ..connect5("wr", true, Properties::default())
+    };
+    let (mut c, bytes) = connack_bytes(broker.port(), connect);
+    assert_eq!(bytes, [0x20, 0x03, 0x00, 0x9A, 0x00]);
+    c.expect_closed();
+}
