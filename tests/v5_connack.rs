@@ -328,3 +328,13 @@ fn retained_will_without_retain_available_is_refused_with_0x9a() {
     assert_eq!(bytes, [0x20, 0x03, 0x00, 0x9A, 0x00]);
     c.expect_closed();
 }
+
+#[test]
+fn anonymous_client_refused_with_0x87() {
+    // [MQTT-3.1.4-2] A failed authorization check: CONNACK 0x87 (Not authorized), then close.
+    let broker = Broker::start("allow_anonymous false");
+    let (mut c, bytes) =
+        connack_bytes(broker.port(), connect5("anon", true, Properties::default()));
+    assert_eq!(bytes, [0x20, 0x03, 0x00, 0x87, 0x00]);
+    c.expect_closed();
+}
