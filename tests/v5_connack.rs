@@ -275,7 +275,6 @@ fn the_server_keep_alive_is_enforced() {
 }
 
 #[test]
-#[ignore = "midge bug: a refusing v5 CONNACK lacks Maximum QoS (Mosquitto adds it to every v5 CONNACK when max_qos < 2)"]
 fn will_qos_above_maximum_qos_is_refused_with_0x9b() {
     // [MQTT-3.2.2-12] A will QoS the server does not support: CONNACK 0x9B, then close.
     // Mosquitto's `send__connack` adds Maximum QoS to every v5 CONNACK when max_qos is not 2,
@@ -299,7 +298,6 @@ fn will_qos_above_maximum_qos_is_refused_with_0x9b() {
 }
 
 #[test]
-#[ignore = "midge bug: a refusing v5 CONNACK lacks Maximum QoS (Mosquitto adds it to every v5 CONNACK when max_qos < 2)"]
 fn refusing_connack_carries_maximum_qos() {
     // The same rule for other refusals: an Authentication Method (0x8C) and a zero-length
     // client id that is not allowed (0x80).

@@ -190,19 +190,26 @@ impl Broker {
     }
 
     fn refuse(&mut self, conn: ConnId, refusal: Refusal, now: Instant) {
-        let Some(version) = self.conns.get(&conn).map(|c| c.version) else {
+        let Some(c) = self.conns.get(&conn) else {
             return;
         };
+        let version = c.version;
         let code = if version == ProtocolVersion::V5 {
             refusal.v5
         } else {
             refusal.v3
         };
+        // Mosquitto announces a reduced Maximum QoS in every v5 CONNACK, refusals included.
+        let mut properties = Properties::default();
+        if version == ProtocolVersion::V5 && c.listener.max_qos < crate::protocol::QoS::ExactlyOnce
+        {
+            properties.maximum_qos = Some(c.listener.max_qos.as_u8());
+        }
         if code != 0 {
             let ack = ConnAck {
                 session_present: false,
                 code,
-                properties: Properties::default(),
+                properties,
             };
             self.send(conn, &Packet::ConnAck(ack));
         }
