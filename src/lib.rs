@@ -1,4 +1,4 @@
-pub mod protocol;
 pub mod broker;
-pub mod net;
 pub mod config;
+pub mod net;
+pub mod protocol;
