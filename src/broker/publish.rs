@@ -11,7 +11,7 @@ use crate::protocol::{
 
 use super::core::{Broker, ConnId, OUTPUT_HIGH_WATER};
 use super::message::{Delivery, Message, SessionKey};
-use super::session::{Ack, OutState, QueueLimits};
+use super::session::{Ack, OutState, QueueLimits, Session};
 use super::shared::{ShardMsg, Stats};
 
 impl Broker {
@@ -191,13 +191,22 @@ impl Broker {
     }
 
     pub(super) fn on_puback(&mut self, conn: ConnId, packet_id: u16, now: Instant) {
+        self.end_flow(conn, now, |session| session.puback(packet_id));
+    }
+
+    pub(super) fn on_pubcomp(&mut self, conn: ConnId, packet_id: u16, now: Instant) {
+        self.end_flow(conn, now, |session| session.pubcomp(packet_id));
+    }
+
+    /// The last acknowledgement of an outgoing flow (PUBACK, PUBCOMP): the window has room.
+    fn end_flow(&mut self, conn: ConnId, now: Instant, ack: impl FnOnce(&mut Session) -> Ack) {
         let Some((slot, _)) = self.session_key_of(conn) else {
             return;
         };
         let Some(session) = self.sessions.get_mut(slot) else {
             return;
         };
-        match session.puback(packet_id) {
+        match ack(session) {
             Ack::Done => {
                 self.pump(slot, now);
                 self.note_progress(slot, now);
@@ -224,23 +233,6 @@ impl Broker {
             Ack::Done | Ack::Unknown => {
                 self.send(conn, &Packet::PubRel(PubResponse::new(packet_id)));
             }
-        }
-    }
-
-    pub(super) fn on_pubcomp(&mut self, conn: ConnId, packet_id: u16, now: Instant) {
-        let Some((slot, _)) = self.session_key_of(conn) else {
-            return;
-        };
-        let Some(session) = self.sessions.get_mut(slot) else {
-            return;
-        };
-        match session.pubcomp(packet_id) {
-            Ack::Done => {
-                self.pump(slot, now);
-                self.note_progress(slot, now);
-            }
-            Ack::Unknown => {}
-            Ack::WrongFlow => self.protocol_error(conn, now),
         }
     }
 
