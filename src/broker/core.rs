@@ -115,6 +115,8 @@ pub struct Broker {
     /// Cross-shard messages gathered this turn, one batch per destination shard.
     pub(super) outbox: Vec<Vec<ShardMsg>>,
     inbox: Vec<ShardMsg>,
+    /// Set when this shard released the last back-pressure (see `pressure.rs`).
+    pub(super) pressure_released: bool,
     /// Reused by routing so that a publish allocates no target list.
     pub(super) targets: Vec<super::router::Target>,
 }
@@ -135,6 +137,7 @@ impl Broker {
             outbox: (0..shards).map(|_| Vec::new()).collect(),
             inbox: Vec::new(),
             targets: Vec::new(),
+            pressure_released: false,
         }
     }
 

@@ -18,6 +18,10 @@ use super::session::Pressure;
 /// How long a pressing session may go without progress before it is ignored.
 pub const STALL_AFTER: Duration = Duration::from_secs(1);
 
+/// Queued QoS 1/2 messages at which a connected session starts pressing (at most; half of
+/// `max_queued_messages` when that is smaller).
+pub const PRESSURE_QUEUE: usize = 100;
+
 /// Extra queue room of a pressing session: what publishers sent before the pause took
 /// effect (a read already under way, other shards' inboxes) must still fit.
 pub const PRESSING_SLACK: usize = 10_000;
@@ -25,9 +29,11 @@ pub const PRESSING_SLACK: usize = 10_000;
 impl Broker {
     /// The queue length (QoS 1/2 messages) at which a session starts pressing.
     fn pressure_threshold(&self) -> usize {
+        // Short queues keep latency low: a few in-flight windows' worth is enough to keep
+        // a subscriber busy while its publishers are held back.
         match self.settings.max_queued_messages {
-            0 => 1000,
-            max => (max / 2).max(1),
+            0 => PRESSURE_QUEUE,
+            max => (max / 2).clamp(1, PRESSURE_QUEUE),
         }
     }
 
@@ -57,7 +63,7 @@ impl Broker {
         match session.pressure {
             Pressure::Pressing if session.queued_reliable() < threshold / 2 => {
                 session.pressure = Pressure::None;
-                self.shared.pressing.fetch_sub(1, Ordering::AcqRel);
+                self.unpress();
             }
             Pressure::Stalled => {
                 session.pressure = Pressure::None;
@@ -70,10 +76,11 @@ impl Broker {
     /// The session stops pressing for good (disconnected or ended).
     pub(super) fn release_pressure(&mut self, slot: u32) {
         if let Some(session) = self.sessions.get_mut(slot) {
-            if session.pressure == Pressure::Pressing {
-                self.shared.pressing.fetch_sub(1, Ordering::AcqRel);
-            }
+            let was_pressing = session.pressure == Pressure::Pressing;
             session.pressure = Pressure::None;
+            if was_pressing {
+                self.unpress();
+            }
         }
     }
 
@@ -100,9 +107,23 @@ impl Broker {
                     session.client_id
                 );
                 session.pressure = Pressure::Stalled;
-                self.shared.pressing.fetch_sub(1, Ordering::AcqRel);
+                self.unpress();
             }
         }
+    }
+
+    /// One session stopped pressing; if it was the last, the shells paused on it are told
+    /// (see [`Broker::take_pressure_released`]) instead of waiting for their next timeout.
+    fn unpress(&mut self) {
+        if self.shared.pressing.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.pressure_released = true;
+        }
+    }
+
+    /// True once after the last pressing session anywhere stopped pressing because of this
+    /// shard: the shell then wakes the other workers, whose reads may be waiting.
+    pub fn take_pressure_released(&mut self) -> bool {
+        std::mem::take(&mut self.pressure_released)
     }
 
     /// Whether some session anywhere holds publishers back.

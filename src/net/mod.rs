@@ -73,6 +73,14 @@ impl Runtime {
         }
     }
 
+    pub fn wake_all_but(&self, worker: u16) {
+        for other in 0..self.wakers.len() {
+            if other != usize::from(worker) {
+                self.wake(other as u16);
+            }
+        }
+    }
+
     pub fn send(&self, worker: u16, msg: Control) {
         if let Some(sender) = self.control.get(usize::from(worker)) {
             let sent = sender

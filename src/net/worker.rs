@@ -154,6 +154,9 @@ impl Worker {
             for shard in self.broker.flush_outbox() {
                 self.runtime.wake(shard);
             }
+            if self.broker.take_pressure_released() {
+                self.runtime.wake_all_but(self.index);
+            }
             let effects = self.broker.take_effects();
             self.broker.take_flush_list(&mut self.flush);
             if effects.is_empty() && self.flush.is_empty() {
