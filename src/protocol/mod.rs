@@ -18,6 +18,8 @@ mod tests;
 #[cfg(test)]
 mod tests_malformed;
 #[cfg(test)]
+mod tests_malformed_properties;
+#[cfg(test)]
 mod tests_vectors;
 
 pub use decode::{decode_packet, peek_frame, DecodeLimits, MAX_CONNECT_REMAINING_LENGTH};
