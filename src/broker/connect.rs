@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::protocol::reason::{self, connack_v3};
-use crate::protocol::{ConnAck, Connect, Packet, Properties, ProtocolVersion};
+use crate::protocol::{encoded_len, ConnAck, Connect, Packet, Properties, ProtocolVersion};
 
 use super::core::{Broker, CloseReason, ConnId, Effect, Phase};
 use super::session::Session;
@@ -328,12 +328,19 @@ impl Broker {
                 properties.maximum_qos = Some(listener.max_qos.as_u8());
             }
         }
-        let ack = ConnAck {
+        let ack = Packet::ConnAck(ConnAck {
             session_present: resumed && version != ProtocolVersion::V31,
             code: 0,
             properties,
-        };
-        self.send(conn, &Packet::ConnAck(ack));
+        });
+        // A client whose Maximum Packet Size cannot even hold the CONNACK cannot be
+        // talked to: closed without a word, as by Mosquitto.
+        let max = connect.properties.maximum_packet_size.unwrap_or(0) as usize;
+        if max > 0 && super::publish::size_as_mosquitto_counts(encoded_len(&ack, version)) > max {
+            self.close(conn, CloseReason::Refused, now);
+            return;
+        }
+        self.send(conn, &ack);
         self.resume(slot, now);
     }
 }

@@ -219,6 +219,13 @@ impl Broker {
             // it) are refused by type, before their body is looked at, as Mosquitto does.
             if let Some(&first) = buf.first().filter(|_| c.phase == Phase::Active) {
                 if matches!(first >> 4, 2 | 9 | 11 | 13 | 15) {
+                    // A PINGRESP with a body is dropped without a word (Mosquitto's order of
+                    // checks: its length before its direction).
+                    if first == 0xD0 && buf.get(1).is_some_and(|&len| len != 0) {
+                        buf.clear();
+                        self.close(conn, CloseReason::ProtocolError, now);
+                        return;
+                    }
                     buf.clear();
                     // SUBACK/UNSUBACK with reserved flags set are malformed first.
                     let code = match (first >> 4, first & 0x0F) {
@@ -272,7 +279,7 @@ impl Broker {
                 };
                 self.send_as(conn, &Packet::ConnAck(ack), ProtocolVersion::V311);
             }
-        } else if version == ProtocolVersion::V5 {
+        } else if version == ProtocolVersion::V5 && !closes_silently(&err) {
             self.send_disconnect(conn, err.reason_code());
         }
         self.close(conn, CloseReason::ProtocolError, now);
@@ -583,6 +590,19 @@ impl Broker {
         let slot = self.conns.get(&conn)?.session?;
         self.sessions.get_mut(slot)
     }
+}
+
+/// Errors after which Mosquitto closes a v5 connection without DISCONNECT: a PINGREQ or
+/// PINGRESP with a body.
+fn closes_silently(err: &DecodeError) -> bool {
+    use crate::protocol::PacketType;
+    matches!(
+        err,
+        DecodeError::InvalidRemainingLength {
+            packet: PacketType::PingReq | PacketType::PingResp,
+            ..
+        }
+    )
 }
 
 fn keep_alive_expired(c: &Conn, now: Instant) -> bool {

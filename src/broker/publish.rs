@@ -555,7 +555,7 @@ fn may_publish_to(topic: &str) -> bool {
 
 /// A packet's size as Mosquitto compares it with a Maximum Packet Size: the remaining length
 /// plus one, leaving out the bytes of the length field itself.
-fn size_as_mosquitto_counts(total: usize) -> usize {
+pub(super) fn size_as_mosquitto_counts(total: usize) -> usize {
     for length_bytes in 1..=4u32 {
         let remaining = total.saturating_sub(1 + length_bytes as usize);
         if remaining < 128usize.pow(length_bytes) {

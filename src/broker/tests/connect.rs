@@ -418,3 +418,27 @@ fn packets_split_at_every_byte_are_reassembled() {
     );
     assert!(w.is_open(c));
 }
+
+#[test]
+fn a_client_that_cannot_take_the_connack_is_closed_without_one() {
+    // Maximum Packet Size 2: not even the 5-byte v5 CONNACK fits.
+    let mut w = World::new();
+    let mut connect = connect_packet("tiny", V5, true, 60);
+    connect.properties.maximum_packet_size = Some(2);
+    let c = w.connect_with(0, connect);
+    assert_eq!(w.recv(c), vec![]);
+    assert!(!w.is_open(c));
+}
+
+#[test]
+fn v5_pingreq_with_a_body_closes_without_disconnect() {
+    let mut w = World::new();
+    let c = w.online(0, "pinger", V5, true);
+    w.send_raw(c, &[0xC0, 0x01, 0x00]);
+    assert_eq!(w.recv(c), vec![], "Mosquitto sends no DISCONNECT here");
+    assert!(!w.is_open(c));
+    // Reserved flags on the other hand are answered with 0x81.
+    let d = w.online(0, "pinger2", V5, true);
+    w.send_raw(d, &[0xC1, 0x00]);
+    assert_eq!(w.recv(d), vec![disconnect(0x81)]);
+}
