@@ -67,10 +67,8 @@ pub enum Ack {
 /// Why a delivery did not make it into the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dropped {
-    /// The queue is at `max_queued_messages`/`max_queued_bytes`.
+    /// The queue is at `max_queued_messages`/`max_queued_bytes`, or every packet id is taken.
     QueueFull,
-    /// QoS 0 for a disconnected client without `queue_qos0_messages`.
-    Offline,
 }
 
 /// Limits the session's queue obeys.
@@ -311,8 +309,7 @@ impl Session {
         Some((delivery, packet_id))
     }
 
-    /// After a reconnect, the in-flight window may be smaller than what is in flight; nothing
-    /// is dropped, the excess simply completes before anything new is sent.
+    /// Whether the session outlives its connection (3.x clean session 0, v5 expiry > 0).
     pub fn is_persistent(&self) -> bool {
         self.expiry_interval > 0
     }
