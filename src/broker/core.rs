@@ -24,7 +24,7 @@ use super::message::SessionKey;
 use super::router::Router;
 use super::session::Session;
 use super::settings::{ListenerSettings, Settings};
-use super::shared::{ShardMsg, Shared, Stats, LINK_HIGH_WATER};
+use super::shared::{ShardMsg, Shared, Stats};
 use super::slab::SessionSlab;
 use crate::config::logging::target::NOTICE;
 
@@ -114,7 +114,7 @@ pub struct Broker {
     pub(super) flush: Vec<ConnId>,
     /// Cross-shard messages gathered this turn, one batch per destination shard.
     pub(super) outbox: Vec<Vec<ShardMsg>>,
-    inbox: Vec<ShardMsg>,
+    pub(super) inbox: Vec<ShardMsg>,
     /// Set when this shard released the last back-pressure (see `pressure.rs`).
     pub(super) pressure_released: bool,
     /// Reused by routing so that a publish allocates no target list.
@@ -482,62 +482,6 @@ impl Broker {
         }
         self.expire_sessions(now);
         self.check_stalls(now);
-    }
-
-    /// Applies what other shards sent: subscription changes first (so that routing sees
-    /// them), then deliveries.
-    pub fn process_inbox(&mut self, now: Instant) {
-        let link = &self.shared.links[usize::from(self.shard)];
-        if !link.has_pending() {
-            return;
-        }
-        let mut inbox = std::mem::take(&mut self.inbox);
-        link.take(&mut inbox);
-        for msg in inbox.drain(..) {
-            match msg {
-                ShardMsg::Subscribe { key, filter, entry } => {
-                    self.router.subscribe(&filter, key, entry)
-                }
-                ShardMsg::Unsubscribe { key, filter } => self.router.unsubscribe(&filter, key),
-                ShardMsg::Deliver { to, delivery } => self.deliver_local(to, delivery, now),
-            }
-        }
-        self.inbox = inbox;
-    }
-
-    /// Hands this turn's cross-shard batches to their shards; returns the shards to wake.
-    pub fn flush_outbox(&mut self) -> Vec<u16> {
-        let mut wake = Vec::new();
-        for (shard, batch) in self.outbox.iter_mut().enumerate() {
-            if !batch.is_empty() && self.shared.links[shard].push(batch) {
-                wake.push(shard as u16);
-            }
-        }
-        wake
-    }
-
-    /// Cross-shard messages gathered and not yet handed over.
-    pub fn outbox_len(&self) -> usize {
-        self.outbox.iter().map(Vec::len).sum()
-    }
-
-    /// True while another shard is far behind with what this one sent it: the shell then
-    /// stops reading its clients (whose publishes would only pile up more).
-    pub fn peers_congested(&self) -> bool {
-        self.shared
-            .links
-            .iter()
-            .enumerate()
-            .any(|(i, link)| i != usize::from(self.shard) && link.backlog() > LINK_HIGH_WATER)
-    }
-
-    /// Sends a subscription change to every other shard's replica of the index.
-    pub(super) fn broadcast(&mut self, make: impl Fn() -> ShardMsg) {
-        for shard in 0..self.outbox.len() {
-            if shard != usize::from(self.shard) {
-                self.outbox[shard].push(make());
-            }
-        }
     }
 
     /// What the shell must do; drained each turn.

@@ -5,6 +5,7 @@
 
 mod connect;
 mod core;
+mod inbox;
 mod lifecycle;
 pub mod message;
 mod pressure;
