@@ -304,11 +304,15 @@ fn put_user_properties(out: &mut BytesMut, p: &Properties) {
 /// Writes the block (length `len` as computed by [`properties_len`], then the properties in
 /// ascending identifier order; user properties keep their order).
 pub(crate) fn write_properties(out: &mut BytesMut, p: &Properties, len: usize) {
-    use id::*;
     write_varint(out, len);
-    if len == 0 {
-        return;
+    if len > 0 {
+        write_ascending(out, p);
     }
+}
+
+/// Every property that is set, in ascending identifier order (user properties in theirs).
+fn write_ascending(out: &mut BytesMut, p: &Properties) {
+    use id::*;
     put_u8(out, PAYLOAD_FORMAT_INDICATOR, p.payload_format_indicator);
     put_u32(out, MESSAGE_EXPIRY_INTERVAL, p.message_expiry_interval);
     put_str(out, CONTENT_TYPE, &p.content_type);
@@ -393,51 +397,19 @@ pub(crate) fn write_connack_properties(out: &mut BytesMut, p: &Properties, len: 
     put_u32(out, MAXIMUM_PACKET_SIZE, p.maximum_packet_size);
     put_u16(out, RECEIVE_MAXIMUM, p.receive_maximum);
     put_u8(out, MAXIMUM_QOS, p.maximum_qos);
-    // Not sent by Mosquitto; ascending order. Properties foreign to CONNACK are still written
-    // so that nothing set by the caller is silently lost.
-    put_u8(out, PAYLOAD_FORMAT_INDICATOR, p.payload_format_indicator);
-    put_u32(out, MESSAGE_EXPIRY_INTERVAL, p.message_expiry_interval);
-    put_str(out, CONTENT_TYPE, &p.content_type);
-    put_field(
-        out,
-        RESPONSE_TOPIC,
-        p.response_topic.as_deref().map(str::as_bytes),
-    );
-    put_field(out, CORRELATION_DATA, p.correlation_data.as_deref());
-    for &v in &p.subscription_identifiers {
-        out.put_u8(SUBSCRIPTION_IDENTIFIER);
-        write_varint(out, v as usize);
-    }
-    put_u32(out, SESSION_EXPIRY_INTERVAL, p.session_expiry_interval);
-    put_u8(
-        out,
-        REQUEST_PROBLEM_INFORMATION,
-        p.request_problem_information,
-    );
-    put_u32(out, WILL_DELAY_INTERVAL, p.will_delay_interval);
-    put_u8(
-        out,
-        REQUEST_RESPONSE_INFORMATION,
-        p.request_response_information,
-    );
-    put_str(out, RESPONSE_INFORMATION, &p.response_information);
-    put_str(out, SERVER_REFERENCE, &p.server_reference);
-    put_str(out, REASON_STRING, &p.reason_string);
-    put_u16(out, TOPIC_ALIAS, p.topic_alias);
-    put_user_properties(out, p);
-    put_u8(
-        out,
-        WILDCARD_SUBSCRIPTION_AVAILABLE,
-        p.wildcard_subscription_available,
-    );
-    put_u8(
-        out,
-        SUBSCRIPTION_IDENTIFIER_AVAILABLE,
-        p.subscription_identifier_available,
-    );
-    put_u8(
-        out,
-        SHARED_SUBSCRIPTION_AVAILABLE,
-        p.shared_subscription_available,
-    );
+    // Not sent by Mosquitto: the rest in ascending order. Properties foreign to CONNACK are
+    // still written so that nothing set by the caller is silently lost.
+    let rest = Properties {
+        server_keep_alive: None,
+        topic_alias_maximum: None,
+        assigned_client_identifier: None,
+        authentication_method: None,
+        authentication_data: None,
+        retain_available: None,
+        maximum_packet_size: None,
+        receive_maximum: None,
+        maximum_qos: None,
+        ..p.clone()
+    };
+    write_ascending(out, &rest);
 }
