@@ -9,6 +9,7 @@ use crate::protocol::{encoded_len, ConnAck, Connect, Packet, Properties, Protoco
 
 use super::core::{Broker, CloseReason, ConnId, Effect, Phase};
 use super::session::Session;
+use super::shared::Owner;
 use crate::config::logging::target::NOTICE;
 
 /// Why a CONNECT is refused, in both protocol generations' words.
@@ -46,18 +47,32 @@ impl Broker {
         {
             let mut registry = self.shared.registry();
             match registry.get(&client_id) {
-                Some(&owner) if owner != self.shard => {
+                Some(owner) if owner.shard != self.shard => {
+                    let to = owner.shard;
                     drop(registry);
-                    self.transfer(conn, owner, connect);
+                    self.transfer(conn, to, connect);
                     return;
                 }
                 Some(_) => {}
                 None => {
-                    registry.insert(client_id.clone(), self.shard);
+                    registry.insert(client_id.clone(), self.claim());
                 }
             }
         }
         self.accept(conn, connect, client_id, now);
+    }
+
+    /// This shard's claim on a client id whose session it is about to take over or create.
+    fn claim(&self) -> Owner {
+        Owner {
+            shard: self.shard,
+            slot: Owner::CLAIMED,
+        }
+    }
+
+    /// The slot of this shard's session for `client_id`, if it has one.
+    fn own_session(&self, client_id: &str) -> Option<u32> {
+        self.shared.registry().get(client_id)?.slot_on(self.shard)
     }
 
     /// A connection moved here by another shard, its CONNECT already read and checked.
@@ -81,12 +96,17 @@ impl Broker {
         let client_id: Arc<str> = Arc::from(connect.client_id.as_str());
         let mut registry = self.shared.registry();
         match registry.get(&client_id) {
-            Some(&owner) if owner != self.shard => {
+            Some(owner) if owner.shard != self.shard => {
+                let to = owner.shard;
                 drop(registry);
-                self.transfer(conn, owner, connect);
+                self.transfer(conn, to, connect);
             }
-            _ => {
-                registry.insert(client_id.clone(), self.shard);
+            Some(_) => {
+                drop(registry);
+                self.accept(conn, connect, client_id, now);
+            }
+            None => {
+                registry.insert(client_id.clone(), self.claim());
                 drop(registry);
                 self.accept(conn, connect, client_id, now);
             }
@@ -222,7 +242,7 @@ impl Broker {
         // Resumed sessions are reported as present, except to 3.1 clients, whose CONNACK has
         // no such flag.
         let mut resumed = false;
-        if let Some(&slot) = self.by_client_id.get(&client_id) {
+        if let Some(slot) = self.own_session(&client_id) {
             let old_conn = self.sessions.get(slot).and_then(|s| s.conn);
             if let Some(old) = old_conn {
                 if self
@@ -247,14 +267,17 @@ impl Broker {
         }
 
         let settings = self.settings.clone();
-        let slot = match self.by_client_id.get(&client_id) {
-            Some(&slot) if resumed => slot,
+        let slot = match self.own_session(&client_id) {
+            Some(slot) if resumed => slot,
             _ => {
                 let id = client_id.clone();
                 let slot = self.sessions.insert(|key| Session::new(key, id, version));
-                self.by_client_id.insert(client_id.clone(), slot);
-                // Ending the old session may have dropped the registry entry we hold.
-                self.shared.registry().insert(client_id.clone(), self.shard);
+                // Also where ending the old session dropped the registry entry we held.
+                let owner = Owner {
+                    shard: self.shard,
+                    slot,
+                };
+                self.shared.registry().insert(client_id.clone(), owner);
                 slot
             }
         };

@@ -6,7 +6,6 @@
 //! to another shard). It never touches a socket or reads the clock, so every rule is testable
 //! in memory.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -93,8 +92,8 @@ pub(super) struct Conn {
     pub last_rx: Instant,
     pub client_id: Arc<str>,
     pub flush_listed: bool,
-    /// v5 topic aliases the client set up (alias → topic).
-    pub topic_aliases: FxHashMap<u16, Arc<str>>,
+    /// v5 topic aliases the client set up (alias → topic); boxed as most clients set none.
+    pub topic_aliases: Option<Box<FxHashMap<u16, Arc<str>>>>,
     /// The client's v5 Maximum Packet Size; 0 = the protocol maximum.
     pub max_packet_out: u32,
     /// It has published QoS 1/2 messages: its reads pause while subscribers are behind.
@@ -108,7 +107,6 @@ pub struct Broker {
     /// Boxed: the table keeps spare room, which then costs a pointer per bucket.
     pub(super) conns: FxHashMap<ConnId, Box<Conn>>,
     pub(super) sessions: SessionSlab,
-    pub(super) by_client_id: HashMap<Arc<str>, u32>,
     pub(super) router: Router,
     pub(super) effects: Vec<Effect>,
     pub(super) flush: Vec<ConnId>,
@@ -130,7 +128,6 @@ impl Broker {
             shared,
             conns: FxHashMap::default(),
             sessions: SessionSlab::new(shard),
-            by_client_id: HashMap::new(),
             router: Router::default(),
             effects: Vec::new(),
             flush: Vec::new(),
@@ -189,7 +186,7 @@ impl Broker {
                 last_rx: now,
                 client_id: Arc::from(""),
                 flush_listed: false,
-                topic_aliases: FxHashMap::default(),
+                topic_aliases: None,
                 max_packet_out: 0,
                 publishes_reliably: false,
             }),

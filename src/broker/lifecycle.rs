@@ -88,10 +88,10 @@ impl Broker {
         let Some(session) = self.sessions.remove(slot) else {
             return;
         };
-        if self.by_client_id.get(&session.client_id) == Some(&slot) {
-            self.by_client_id.remove(&session.client_id);
+        {
             let mut registry = self.shared.registry();
-            if registry.get(&session.client_id) == Some(&self.shard) {
+            let owner = registry.get(&session.client_id).copied();
+            if owner.and_then(|o| o.slot_on(self.shard)) == Some(slot) {
                 registry.remove(&session.client_id);
             }
         }

@@ -43,12 +43,13 @@ impl Broker {
         let Some(session) = self.sessions.get_mut(slot) else {
             return;
         };
-        if session.pressure == Pressure::None
+        if session.pressure() == Pressure::None
             && session.conn.is_some()
             && session.queued_reliable() >= threshold
         {
-            session.pressure = Pressure::Pressing;
-            session.last_progress = Some(now);
+            let flow = session.flow_mut();
+            flow.pressure = Pressure::Pressing;
+            flow.last_progress = Some(now);
             self.shared.pressing.fetch_add(1, Ordering::AcqRel);
         }
     }
@@ -59,14 +60,19 @@ impl Broker {
         let Some(session) = self.sessions.get_mut(slot) else {
             return;
         };
-        session.last_progress = Some(now);
-        match session.pressure {
-            Pressure::Pressing if session.queued_reliable() < threshold / 2 => {
-                session.pressure = Pressure::None;
+        let drained = session.queued_reliable() < threshold / 2;
+        // No flow, no pressure: nothing to note.
+        let Some(flow) = session.flow_opt_mut() else {
+            return;
+        };
+        flow.last_progress = Some(now);
+        match flow.pressure {
+            Pressure::Pressing if drained => {
+                flow.pressure = Pressure::None;
                 self.unpress();
             }
             Pressure::Stalled => {
-                session.pressure = Pressure::None;
+                flow.pressure = Pressure::None;
                 self.note_queued(slot, now);
             }
             _ => {}
@@ -76,8 +82,11 @@ impl Broker {
     /// The session stops pressing for good (disconnected or ended).
     pub(super) fn release_pressure(&mut self, slot: u32) {
         if let Some(session) = self.sessions.get_mut(slot) {
-            let was_pressing = session.pressure == Pressure::Pressing;
-            session.pressure = Pressure::None;
+            let was_pressing = session.pressure() == Pressure::Pressing;
+            if let Some(flow) = session.flow_opt_mut() {
+                flow.pressure = Pressure::None;
+            }
+            session.release_idle_flow();
             if was_pressing {
                 self.unpress();
             }
@@ -94,8 +103,9 @@ impl Broker {
             .slots()
             .filter(|&slot| {
                 self.sessions.get(slot).is_some_and(|s| {
-                    s.pressure == Pressure::Pressing
-                        && s.last_progress
+                    s.pressure() == Pressure::Pressing
+                        && s.flow()
+                            .and_then(|f| f.last_progress)
                             .is_some_and(|t| now.saturating_duration_since(t) >= STALL_AFTER)
                 })
             })
@@ -106,7 +116,7 @@ impl Broker {
                     "Client {} is not keeping up; its queue no longer holds publishers back.",
                     session.client_id
                 );
-                session.pressure = Pressure::Stalled;
+                session.flow_mut().pressure = Pressure::Stalled;
                 self.unpress();
             }
         }
@@ -144,7 +154,7 @@ impl Broker {
         let own_pressure = c
             .session
             .and_then(|slot| self.sessions.get(slot))
-            .is_some_and(|s| s.pressure == Pressure::Pressing);
+            .is_some_and(|s| s.pressure() == Pressure::Pressing);
         c.publishes_reliably && !own_pressure
     }
 }

@@ -43,7 +43,7 @@ impl Broker {
                     return;
                 }
                 if publish.topic.is_empty() {
-                    match c.topic_aliases.get(&alias) {
+                    match c.topic_aliases.as_ref().and_then(|a| a.get(&alias)) {
                         Some(topic) => publish.topic = topic.clone(),
                         None => {
                             self.protocol_error(conn, now);
@@ -51,7 +51,9 @@ impl Broker {
                         }
                     }
                 } else {
-                    c.topic_aliases.insert(alias, publish.topic.clone());
+                    c.topic_aliases
+                        .get_or_insert_with(Box::default)
+                        .insert(alias, publish.topic.clone());
                 }
             }
         }
@@ -136,7 +138,8 @@ impl Broker {
                 };
                 // The same id with another topic or payload is a new message: the client
                 // reused the id, the old one is forgotten (Mosquitto's rule).
-                let reused = match (session.incoming_qos2.get(&packet_id), &message) {
+                let incoming = &mut session.flow_mut().incoming_qos2;
+                let reused = match (incoming.get(&packet_id), &message) {
                     (Some(pending), Some(new)) => pending
                         .message
                         .as_ref()
@@ -144,9 +147,9 @@ impl Broker {
                     _ => false,
                 };
                 if reused {
-                    session.incoming_qos2.remove(&packet_id);
+                    incoming.remove(&packet_id);
                 }
-                if let Some(pending) = session.incoming_qos2.get_mut(&packet_id) {
+                if let Some(pending) = incoming.get_mut(&packet_id) {
                     // Mosquitto answers one resend; a third copy is a protocol error.
                     pending.resends += 1;
                     if pending.resends > 1 {
@@ -154,15 +157,14 @@ impl Broker {
                         return;
                     }
                 } else if self.settings.max_inflight_messages > 0
-                    && session.incoming_qos2.len()
-                        >= usize::from(self.settings.max_inflight_messages)
+                    && incoming.len() >= usize::from(self.settings.max_inflight_messages)
                     && version == ProtocolVersion::V5
                 {
                     // More QoS 2 messages awaiting PUBREL than our Receive Maximum allows.
                     self.disconnect_with(conn, reason::RECEIVE_MAXIMUM_EXCEEDED, now);
                     return;
                 } else if let Some(message) = message {
-                    session.incoming_qos2.insert(
+                    incoming.insert(
                         packet_id,
                         super::session::PendingRelease {
                             message: Some(message),
@@ -170,6 +172,7 @@ impl Broker {
                         },
                     );
                 }
+                session.release_idle_flow();
                 let code = refused.unwrap_or(reason::SUCCESS);
                 let rec = PubResponse::with_reason(packet_id, v5_only(version, code));
                 self.send(conn, &Packet::PubRec(rec));
@@ -181,7 +184,8 @@ impl Broker {
         let Some(session) = self.session_of(conn) else {
             return;
         };
-        let found = session.incoming_qos2.remove(&packet_id);
+        let found = session.flow_mut().incoming_qos2.remove(&packet_id);
+        session.release_idle_flow();
         if let Some(message) = found.and_then(|p| p.message) {
             self.publish_message(message, now);
         }
@@ -299,13 +303,13 @@ impl Broker {
             }
             Some(c) => {
                 c.out.len() < OUTPUT_HIGH_WATER
-                    && session.queue.is_empty()
+                    && session.queue_len() == 0
                     && (delivery.qos == QoS::AtMostOnce || session.has_inflight_room())
             }
         };
         if !ready {
             let connected = session.conn.is_some();
-            if session.pressure == super::session::Pressure::Pressing
+            if session.pressure() == super::session::Pressure::Pressing
                 && delivery.qos != QoS::AtMostOnce
                 && limits.max_messages > 0
             {
@@ -336,6 +340,7 @@ impl Broker {
                 return;
             }
             let Some(front) = session.queue_front() else {
+                session.release_idle_flow();
                 return;
             };
             if front.qos != QoS::AtMostOnce && !session.has_inflight_room() {
@@ -345,6 +350,7 @@ impl Broker {
                 return;
             };
             if delivery.message.is_expired(now) {
+                session.forget_packet_id(packet_id);
                 continue;
             }
             self.send_delivery(conn, slot, delivery, packet_id, now);
@@ -468,7 +474,7 @@ impl Broker {
         };
         let Some(conn) = session.conn else { return };
         session.expire_messages(now);
-        let inflight: Vec<_> = session.inflight.iter().cloned().collect();
+        let inflight: Vec<_> = session.inflight().cloned().collect();
         for flight in inflight {
             match flight.state {
                 OutState::AwaitPubComp => {

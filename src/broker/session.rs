@@ -87,6 +87,39 @@ pub struct PendingRelease {
     pub resends: u8,
 }
 
+/// A session's messages under way: in flight, queued, and QoS 2 messages received but not yet
+/// released. Boxed and made on first use, dropped again once empty: an idle session (most
+/// of them, in a large deployment) then holds one pointer instead of ~170 bytes of tables.
+#[derive(Default)]
+pub struct Flow {
+    pub inflight: VecDeque<InFlight>,
+    /// Deliveries waiting for the window, with the packet id each got when queued (0 for
+    /// QoS 0): Mosquitto numbers messages as they enter a client's queue, so a message that
+    /// expires there still used its number.
+    pub queue: VecDeque<(Delivery, u16)>,
+    queued_bytes: usize,
+    /// Queued QoS 1/2 messages (the ones that must not be lost).
+    queued_reliable: usize,
+    /// QoS 2 messages received (PUBREC sent) and waiting for PUBREL before they are published.
+    pub incoming_qos2: FxHashMap<u16, PendingRelease>,
+    /// Packet ids held by in-flight and queued messages.
+    ids_in_use: FxHashSet<u16>,
+    /// Whether this session's backlog is holding publishers back (see `pressure.rs`).
+    pub pressure: Pressure,
+    /// Last time the client acknowledged something or its output drained.
+    pub last_progress: Option<Instant>,
+}
+
+impl Flow {
+    fn is_idle(&self) -> bool {
+        self.inflight.is_empty()
+            && self.queue.is_empty()
+            && self.incoming_qos2.is_empty()
+            && self.pressure == Pressure::None
+    }
+}
+
+/// A client's session (see the module comment).
 pub struct Session {
     pub key: SessionKey,
     pub client_id: Arc<str>,
@@ -99,20 +132,8 @@ pub struct Session {
     pub disconnected_at: Option<Instant>,
     /// Keyed by the filter as subscribed (including any `$share/group/` prefix).
     pub subscriptions: HashMap<Arc<str>, SubEntry>,
-    pub inflight: VecDeque<InFlight>,
-    /// Deliveries waiting for the window, with the packet id each got when queued (0 for
-    /// QoS 0): Mosquitto numbers messages as they enter a client's queue, so a message that
-    /// expires there still used its number.
-    pub queue: VecDeque<(Delivery, u16)>,
-    queued_bytes: usize,
-    /// Queued QoS 1/2 messages (the ones that must not be lost).
-    queued_reliable: usize,
-    /// Whether this session's backlog is holding publishers back (see `pressure.rs`).
-    pub pressure: Pressure,
-    /// Last time the client acknowledged something or its output drained.
-    pub last_progress: Option<Instant>,
-    /// QoS 2 messages received (PUBREC sent) and waiting for PUBREL before they are published.
-    pub incoming_qos2: FxHashMap<u16, PendingRelease>,
+    /// QoS state; `None` while there is none (see [`Flow`]).
+    flow: Option<Box<Flow>>,
     /// Boxed: most sessions have none, and a will with its properties is ~400 bytes.
     pub will: Option<Box<LastWill>>,
     /// When the will, held back by its v5 Will Delay Interval, is due.
@@ -120,11 +141,11 @@ pub struct Session {
     /// How many QoS 1/2 messages may be in flight to the client (our setting, or the client's
     /// v5 Receive Maximum if smaller); 0 = unlimited.
     pub inflight_max: u16,
+    /// Kept outside [`Flow`]: numbering goes on where it stopped when a flow starts again,
+    /// as Mosquitto's does.
+    last_packet_id: u16,
     /// Payload bytes in flight before nothing more is sent (`max_inflight_bytes`); 0 = no cap.
     pub inflight_bytes_max: usize,
-    last_packet_id: u16,
-    /// Packet ids held by in-flight and queued messages; empty (unallocated) while idle.
-    ids_in_use: FxHashSet<u16>,
 }
 
 impl Session {
@@ -138,26 +159,57 @@ impl Session {
             expiry_interval: 0,
             disconnected_at: None,
             subscriptions: HashMap::new(),
-            inflight: VecDeque::new(),
-            queue: VecDeque::new(),
-            queued_bytes: 0,
-            queued_reliable: 0,
-            pressure: Pressure::None,
-            last_progress: None,
-            incoming_qos2: FxHashMap::default(),
+            flow: None,
             will: None,
             will_due: None,
             inflight_max: 20,
-            inflight_bytes_max: 0,
             last_packet_id: 0,
-            ids_in_use: FxHashSet::default(),
+            inflight_bytes_max: 0,
         }
+    }
+
+    /// The messages under way, if any.
+    pub fn flow(&self) -> Option<&Flow> {
+        self.flow.as_deref()
+    }
+
+    /// The messages under way, made empty if there were none.
+    pub fn flow_mut(&mut self) -> &mut Flow {
+        self.flow.get_or_insert_with(Box::default)
+    }
+
+    /// The messages under way, if there are any.
+    pub fn flow_opt_mut(&mut self) -> Option<&mut Flow> {
+        self.flow.as_deref_mut()
+    }
+
+    /// Gives the flow's memory back once nothing is under way any more.
+    pub fn release_idle_flow(&mut self) {
+        if self.flow.as_ref().is_some_and(|f| f.is_idle()) {
+            self.flow = None;
+        }
+    }
+
+    pub fn inflight(&self) -> impl Iterator<Item = &InFlight> {
+        self.flow().into_iter().flat_map(|f| f.inflight.iter())
+    }
+
+    pub fn inflight_len(&self) -> usize {
+        self.flow().map_or(0, |f| f.inflight.len())
+    }
+
+    pub fn queue_len(&self) -> usize {
+        self.flow().map_or(0, |f| f.queue.len())
+    }
+
+    pub fn pressure(&self) -> Pressure {
+        self.flow().map_or(Pressure::None, |f| f.pressure)
     }
 
     /// True when a QoS 1/2 delivery may be put in flight now.
     pub fn has_inflight_room(&self) -> bool {
         let count_ok =
-            self.inflight_max == 0 || self.inflight.len() < usize::from(self.inflight_max);
+            self.inflight_max == 0 || self.inflight_len() < usize::from(self.inflight_max);
         // As Mosquitto: room while the bytes in flight are below the cap, so one message
         // always fits however large.
         let bytes_ok =
@@ -166,8 +218,7 @@ impl Session {
     }
 
     fn inflight_bytes(&self) -> usize {
-        self.inflight
-            .iter()
+        self.inflight()
             .map(|f| f.delivery.message.payload.len())
             .sum()
     }
@@ -175,14 +226,16 @@ impl Session {
     /// The next free packet identifier, counting from 1 as Mosquitto does; `None` when all
     /// 65535 are held by messages in flight or queued.
     pub fn next_packet_id(&mut self) -> Option<u16> {
+        let mut last = self.last_packet_id;
+        let ids = &mut self.flow.get_or_insert_with(Box::default).ids_in_use;
         for _ in 0..u16::MAX {
-            self.last_packet_id = self.last_packet_id.wrapping_add(1);
-            if self.last_packet_id == 0 {
-                self.last_packet_id = 1;
+            last = last.wrapping_add(1);
+            if last == 0 {
+                last = 1;
             }
-            let id = self.last_packet_id;
-            if self.ids_in_use.insert(id) {
-                return Some(id);
+            if ids.insert(last) {
+                self.last_packet_id = last;
+                return Some(last);
             }
         }
         None
@@ -200,7 +253,7 @@ impl Session {
         } else {
             OutState::AwaitPubAck
         };
-        self.inflight.push_back(InFlight {
+        self.flow_mut().inflight.push_back(InFlight {
             packet_id,
             delivery,
             state,
@@ -216,19 +269,31 @@ impl Session {
     }
 
     fn finish(&mut self, index: usize) {
-        if let Some(flight) = self.inflight.remove(index) {
-            self.ids_in_use.remove(&flight.packet_id);
+        let Some(flow) = self.flow.as_mut() else {
+            return;
+        };
+        if let Some(flight) = flow.inflight.remove(index) {
+            flow.ids_in_use.remove(&flight.packet_id);
         }
+        self.release_idle_flow();
     }
 
+    /// Where `packet_id` is in the window, and its state.
     fn find(&self, packet_id: u16) -> Option<usize> {
-        self.inflight.iter().position(|f| f.packet_id == packet_id)
+        self.flow()?
+            .inflight
+            .iter()
+            .position(|f| f.packet_id == packet_id)
+    }
+
+    fn state_at(&self, index: usize) -> Option<OutState> {
+        Some(self.flow()?.inflight.get(index)?.state)
     }
 
     /// PUBACK received: the QoS 1 delivery is done.
     pub fn puback(&mut self, packet_id: u16) -> Ack {
         match self.find(packet_id) {
-            Some(i) if self.inflight[i].state == OutState::AwaitPubAck => {
+            Some(i) if self.state_at(i) == Some(OutState::AwaitPubAck) => {
                 self.finish(i);
                 Ack::Done
             }
@@ -243,14 +308,14 @@ impl Session {
         let Some(i) = self.find(packet_id) else {
             return Ack::Unknown;
         };
-        match self.inflight[i].state {
-            OutState::AwaitPubAck => Ack::WrongFlow,
+        match self.state_at(i) {
+            Some(OutState::AwaitPubAck) => Ack::WrongFlow,
             _ if reason >= 0x80 => {
                 self.finish(i);
                 Ack::Done
             }
             _ => {
-                self.inflight[i].state = OutState::AwaitPubComp;
+                self.flow_mut().inflight[i].state = OutState::AwaitPubComp;
                 Ack::Done
             }
         }
@@ -259,7 +324,7 @@ impl Session {
     /// PUBCOMP received: the QoS 2 delivery is done.
     pub fn pubcomp(&mut self, packet_id: u16) -> Ack {
         match self.find(packet_id) {
-            Some(i) if self.inflight[i].state == OutState::AwaitPubComp => {
+            Some(i) if self.state_at(i) == Some(OutState::AwaitPubComp) => {
                 self.finish(i);
                 Ack::Done
             }
@@ -271,8 +336,11 @@ impl Session {
     /// Puts a delivery at the back of the queue, within the limits.
     pub fn enqueue(&mut self, delivery: Delivery, limits: QueueLimits) -> Result<(), Dropped> {
         let size = delivery.message.payload.len();
-        let full_count = limits.max_messages > 0 && self.queue.len() >= limits.max_messages;
-        let full_bytes = limits.max_bytes > 0 && self.queued_bytes + size > limits.max_bytes;
+        let (queued, queued_bytes) = self
+            .flow()
+            .map_or((0, 0), |f| (f.queue.len(), f.queued_bytes));
+        let full_count = limits.max_messages > 0 && queued >= limits.max_messages;
+        let full_bytes = limits.max_bytes > 0 && queued_bytes + size > limits.max_bytes;
         if full_count || full_bytes {
             return Err(Dropped::QueueFull);
         }
@@ -280,33 +348,44 @@ impl Session {
             QoS::AtMostOnce => 0,
             _ => self.next_packet_id().ok_or(Dropped::QueueFull)?,
         };
-        self.queued_bytes += size;
+        let flow = self.flow_mut();
+        flow.queued_bytes += size;
         if packet_id != 0 {
-            self.queued_reliable += 1;
+            flow.queued_reliable += 1;
         }
-        self.queue.push_back((delivery, packet_id));
+        flow.queue.push_back((delivery, packet_id));
         Ok(())
     }
 
     /// QoS 1/2 messages waiting in the queue.
     pub fn queued_reliable(&self) -> usize {
-        self.queued_reliable
+        self.flow().map_or(0, |f| f.queued_reliable)
     }
 
     pub fn queue_front(&self) -> Option<&Delivery> {
-        self.queue.front().map(|(d, _)| d)
+        self.flow()?.queue.front().map(|(d, _)| d)
     }
 
-    /// The next queued delivery and the packet id it was given.
+    /// The next queued delivery and the packet id it was given. The flow stays: a dequeued
+    /// delivery is about to be put in flight or dropped (then [`Session::abandon`] or
+    /// [`Session::release_idle_flow`] tidies up).
     pub fn dequeue(&mut self) -> Option<(Delivery, u16)> {
-        let (delivery, packet_id) = self.queue.pop_front()?;
+        let flow = self.flow.as_mut()?;
+        let (delivery, packet_id) = flow.queue.pop_front()?;
         if packet_id != 0 {
-            self.queued_reliable -= 1;
+            flow.queued_reliable -= 1;
         }
-        self.queued_bytes = self
+        flow.queued_bytes = flow
             .queued_bytes
             .saturating_sub(delivery.message.payload.len());
         Some((delivery, packet_id))
+    }
+
+    /// A dequeued message that will not be sent after all gives its packet id back.
+    pub fn forget_packet_id(&mut self, packet_id: u16) {
+        if let Some(flow) = self.flow.as_mut() {
+            flow.ids_in_use.remove(&packet_id);
+        }
     }
 
     /// Whether the session outlives its connection (3.x clean session 0, v5 expiry > 0).
@@ -316,37 +395,41 @@ impl Session {
 
     /// Messages held for the client (in flight and queued), for `$SYS` and limits.
     pub fn stored_messages(&self) -> usize {
-        self.inflight.len() + self.queue.len()
+        self.inflight_len() + self.queue_len()
     }
 
     /// Drops queued and in-flight messages whose v5 expiry has passed (MQTT-3.3.2-5).
     pub fn expire_messages(&mut self, now: Instant) {
-        let ids = &mut self.ids_in_use;
-        let before = self.queue.len();
-        self.queue.retain(|(d, id)| {
+        let Some(flow) = self.flow.as_mut() else {
+            return;
+        };
+        let ids = &mut flow.ids_in_use;
+        let before = flow.queue.len();
+        flow.queue.retain(|(d, id)| {
             let keep = !d.message.is_expired(now);
             if !keep {
                 ids.remove(id);
             }
             keep
         });
-        if self.queue.len() != before {
-            self.queued_bytes = self
+        if flow.queue.len() != before {
+            flow.queued_bytes = flow
                 .queue
                 .iter()
                 .map(|(d, _)| d.message.payload.len())
                 .sum();
-            self.queued_reliable = self.queue.iter().filter(|(_, id)| *id != 0).count();
+            flow.queued_reliable = flow.queue.iter().filter(|(_, id)| *id != 0).count();
         }
         // A PUBLISH already sent but not acknowledged may still be expired; one waiting for
         // PUBCOMP must complete (the PUBREL is the only thing left to resend).
-        self.inflight.retain(|f| {
+        flow.inflight.retain(|f| {
             let keep = f.state == OutState::AwaitPubComp || !f.delivery.message.is_expired(now);
             if !keep {
                 ids.remove(&f.packet_id);
             }
             keep
         });
+        self.release_idle_flow();
     }
 }
 
@@ -397,6 +480,23 @@ mod tests {
     }
 
     #[test]
+    fn numbering_goes_on_after_an_idle_flow_is_given_back() {
+        let mut s = Session::new(key(), Arc::from("c"), ProtocolVersion::V311);
+        assert!(s.flow().is_none(), "a new session holds no flow");
+        let id = s.start_inflight(delivery(QoS::AtLeastOnce, b"a"), 0);
+        assert_eq!(id, Some(1));
+        assert_eq!(s.puback(1), Ack::Done);
+        assert!(
+            s.flow().is_none(),
+            "nothing under way: the flow is given back"
+        );
+        assert_eq!(
+            s.start_inflight(delivery(QoS::AtLeastOnce, b"b"), 0),
+            Some(2)
+        );
+    }
+
+    #[test]
     fn qos2_flow_moves_through_its_states() {
         let mut s = Session::new(key(), Arc::from("c"), ProtocolVersion::V311);
         let id = s
@@ -420,7 +520,8 @@ mod tests {
         );
         assert_eq!(s.pubcomp(id), Ack::Done);
         assert_eq!(s.pubcomp(id), Ack::Unknown);
-        assert!(s.inflight.is_empty());
+        assert_eq!(s.inflight_len(), 0);
+        assert!(s.flow().is_none(), "an idle session gives its flow back");
     }
 
     #[test]

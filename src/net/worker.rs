@@ -116,7 +116,10 @@ impl Worker {
                     Token(t) if t < FIRST_CONN => self.accept(t - 1, now),
                     Token(conn) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read_or_defer(conn, now);
+                            // With the peer's FIN or an error already signalled, read to the
+                            // end: no further edge will come for it.
+                            let to_end = event.is_read_closed() || event.is_error();
+                            self.read_or_defer(conn, to_end, now);
                         }
                         if event.is_writable() {
                             self.flush.push(conn);
@@ -128,7 +131,8 @@ impl Worker {
             again.sort_unstable();
             again.dedup();
             for conn in again {
-                self.read_or_defer(conn, now);
+                // Whether its FIN came is not known any more: read to the end.
+                self.read_or_defer(conn, true, now);
             }
             self.take_control(now);
             self.broker.process_inbox(now);
@@ -245,7 +249,13 @@ impl Worker {
     /// Reads what a connection sent and hands it to the core. Reads land in one buffer
     /// shared by the worker's connections; only a partial packet left at the end is copied
     /// into the connection's own buffer, so an idle connection holds no read buffer at all.
-    fn read(&mut self, conn: ConnId, now: Instant) {
+    ///
+    /// A short read ends the turn for this connection unless `to_end`: it emptied the
+    /// socket's receive queue, and with edge-triggered polling any byte arriving after it
+    /// raises a new event, so reading on until `WouldBlock` would cost one more syscall per
+    /// event for nothing. `to_end` (the FIN was signalled, or we cannot tell) reads on until
+    /// the end or `WouldBlock`.
+    fn read(&mut self, conn: ConnId, to_end: bool, now: Instant) {
         let mut budget = READ_BUDGET;
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
@@ -281,6 +291,9 @@ impl Worker {
                     {
                         // Edge-triggered: no new event will come for what is left.
                         self.read_again.push(conn);
+                        return;
+                    }
+                    if n < READ_CHUNK && !to_end {
                         return;
                     }
                 }
@@ -331,11 +344,11 @@ impl Worker {
     /// Reads now, or later when other shards are behind with what this one sent them: a
     /// publisher flood then waits in the kernel's socket buffers (and TCP slows the senders)
     /// instead of in our memory.
-    fn read_or_defer(&mut self, conn: ConnId, now: Instant) {
+    fn read_or_defer(&mut self, conn: ConnId, to_end: bool, now: Instant) {
         if self.broker.peers_congested() || self.broker.reads_paused(conn) {
             self.read_again.push(conn);
         } else {
-            self.read(conn, now);
+            self.read(conn, to_end, now);
         }
     }
 
@@ -473,7 +486,7 @@ impl Worker {
                         }
                     }
                     // Bytes that arrived during the move raised no edge here: read now.
-                    self.read(token, now);
+                    self.read(token, true, now);
                 }
                 Control::Reload(reload) => {
                     for (_, bound) in &mut self.listeners {

@@ -59,17 +59,13 @@ fn zero_length_id_v311_clean_gets_generated_id() {
     let mut w = World::new();
     let c = w.connect(0, "", V311, true, 60);
     assert_eq!(w.recv(c), vec![Packet::ConnAck(connack(false, 0))]);
-    let ids: Vec<String> = w.brokers[0]
-        .by_client_id
-        .keys()
-        .map(|k| k.to_string())
-        .collect();
+    let ids: Vec<String> = w.shared.registry().keys().map(|k| k.to_string()).collect();
     assert_eq!(ids.len(), 1);
     assert_generated_id(&ids[0]);
     // Two such clients get different ids.
     let d = w.connect(0, "", V311, true, 60);
     assert_eq!(w.connack(d).code, 0);
-    assert_eq!(w.brokers[0].by_client_id.len(), 2);
+    assert_eq!(w.shared.registry().len(), 2);
     assert!(w.is_open(c) && w.is_open(d));
 }
 

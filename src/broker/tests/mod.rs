@@ -441,7 +441,8 @@ impl World {
     /// The session of a client id on a shard, for looking at its queue and window.
     pub fn session(&self, shard: usize, client_id: &str) -> Option<&super::session::Session> {
         let b = &self.brokers[shard];
-        let slot = *b.by_client_id.get(client_id)?;
+        let owner = *self.shared.registry().get(client_id)?;
+        let slot = owner.slot_on(b.shard)?;
         b.sessions.get(slot)
     }
 }

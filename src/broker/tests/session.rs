@@ -20,7 +20,7 @@ fn messages_published_while_away_are_delivered_on_resume() {
     w.disconnect(s);
     w.publish(p, msg("t", "while away").qos1(1));
     assert_eq!(w.recv(p), vec![puback(1)]);
-    assert_eq!(w.session(0, "sub").unwrap().queue.len(), 1);
+    assert_eq!(w.session(0, "sub").unwrap().queue_len(), 1);
     let s = w.connect(0, "sub", V311, false, 60);
     // CONNACK with session present, then the queued message, in one write.
     assert_eq!(
@@ -249,11 +249,11 @@ fn output_back_pressure_holds_deliveries_in_the_queue() {
     let pending = w.pending_output(s);
     assert!(pending >= OUTPUT_HIGH_WATER, "{pending}");
     assert!(pending < OUTPUT_HIGH_WATER + 100 * 1024, "{pending}");
-    assert_eq!(w.session(0, "sub").unwrap().queue.len(), 3);
+    assert_eq!(w.session(0, "sub").unwrap().queue_len(), 3);
     assert_eq!(w.dropped(), 0);
     // Draining the output lets the queued ones out.
     assert_eq!(w.recv(s).len(), 3);
-    assert!(w.session(0, "sub").unwrap().queue.is_empty());
+    assert!(w.session(0, "sub").unwrap().queue_len() == 0);
     assert_eq!(w.recv(s), vec![msg("big", &payload).packet(); 3]);
 }
 
@@ -277,7 +277,7 @@ fn back_pressure_queue_obeys_max_queued_messages() {
     for i in 4..=5u16 {
         w.publish(p, msg("big", &payload).qos1(i));
     }
-    assert_eq!(w.session(0, "sub").unwrap().queue.len(), 2);
+    assert_eq!(w.session(0, "sub").unwrap().queue_len(), 2);
     assert_eq!(w.dropped(), 1);
     let first = w.recv(s);
     assert_eq!(first.len(), 2);

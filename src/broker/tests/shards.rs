@@ -17,7 +17,7 @@ fn delivery_to_another_shard_after_pump() {
     w.pump();
     assert_eq!(w.recv(s), vec![msg("t", "x").qos1(1).packet()]);
     w.send(s, &puback(1));
-    assert!(w.session(0, "sub").unwrap().inflight.is_empty());
+    assert!(w.session(0, "sub").unwrap().inflight_len() == 0);
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn a_new_client_stays_on_its_shard() {
     let c = w.online(1, "fresh", V311, true);
     assert!(w.take_events().is_empty());
     assert_eq!(w.shard_of(c), 1);
-    assert_eq!(w.shared.registry().get("fresh"), Some(&1));
+    assert_eq!(w.shared.registry().get("fresh").map(|o| o.shard), Some(1));
     w.disconnect(c);
     assert_eq!(
         w.shared.registry().get("fresh"),
@@ -233,7 +233,7 @@ fn offline_session_on_another_shard_queues_cross_shard_deliveries() {
         w.publish(p, msg("t", &i.to_string()).qos1(i));
     }
     w.pump();
-    assert_eq!(w.session(0, "sub").unwrap().queue.len(), 3);
+    assert_eq!(w.session(0, "sub").unwrap().queue_len(), 3);
     // Reconnecting on shard 1 moves the connection to shard 0.
     let s = w.connect(1, "sub", V311, false, 60);
     assert_eq!(w.shard_of(s), 0);
