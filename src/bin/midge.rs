@@ -12,6 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// mimalloc rather than glibc's malloc: messages are allocated on the shard that reads them
+/// and freed on the shard that delivers them, and glibc then locks the allocating thread's
+/// arena for every such free (futex calls ran at ~45 000/s on pairs 10x10 QoS 1 with half the
+/// pairs across shards); mimalloc hands cross-thread frees back without a lock.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use midge::broker::{subscription_tree, ListenerSettings, Settings};
 use midge::config::{self, CliAction, CliOptions, Config, ListenerConfig, SocketDomain};
 use midge::net::logging::{self, LogSettings};
