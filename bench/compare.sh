@@ -1,22 +1,26 @@
 #!/bin/bash
-# bench/compare.sh [--quick] [--brokers "mosquitto flashmq midge"] [--out DIR]
+# bench/compare.sh [--quick] [--repeat N] [--brokers "mosquitto flashmq midge"] [--out DIR]
 #
 # Runs the same scenarios against Debian's mosquitto, FlashMQ (when $FLASHMQ or the default
 # build of ../shared/tools/peers/build-flashmq exists) and midge, interleaved (scenario 1 on
 # each broker, then scenario 2, ...), each on a fresh broker listening on 127.0.0.1, and prints
 # one table: scenario | metric | mosquitto | flashmq | midge | midge ÷ best peer.
+# --repeat N runs every scenario N times (rounds interleaved too) and reports each metric's
+# median: on a shared 2-core machine one run can be off by a third.
 # Raw `result` lines of midge-bench are kept in DIR/results.txt.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 QUICK=0
+REPEAT=1
 BROKERS="mosquitto flashmq midge"
 OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
+    --repeat) REPEAT=$2; shift ;;
     --brokers) BROKERS=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n 2,8p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,10p "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -110,6 +114,8 @@ fi
 run_scenario() {
   local id=$1 title=$2; shift 2
   echo "# $title" >&2
+  local round
+  for round in $(seq "$REPEAT"); do
   for b in $HAVE; do
     start_broker "$b" || { echo "$id $b result error=broker_did_not_start" >>"$RESULTS"; continue; }
     local line
@@ -120,12 +126,14 @@ run_scenario() {
     echo "$title" >"$WORK/title.$id"
     stop_broker
   done
+  done
 }
 
-# field ID BROKER KEY: a value from a stored result line.
+# field ID BROKER KEY: a value from the stored result lines (the median over repeats).
 field() {
   awk -v id="$1" -v b="$2" -v k="$3" '$1 == id && $2 == b {
-    for (i = 3; i <= NF; i++) { n = index($i, "="); if (substr($i, 1, n - 1) == k) { print substr($i, n + 1); exit } } }' "$RESULTS"
+    for (i = 3; i <= NF; i++) { n = index($i, "="); if (substr($i, 1, n - 1) == k) print substr($i, n + 1) } }' "$RESULTS" |
+    sort -g | awk '{ x[NR] = $0 } END { if (NR) print x[int((NR + 1) / 2)] }'
 }
 
 SCEN=()
@@ -201,9 +209,27 @@ function row(id, title, label, k, scale, fmt, higher,   b, s, best, have, m, r, 
 }
 BEGIN {
   nb = split(brokers, B, " "); np = split(peers, P, " ")
+  # All values of every repeat, then the median of each metric (flags and errors: the union).
   while ((getline l < (workdir "/results.txt")) > 0) {
     n = split(l, f, " ")
-    for (i = 4; i <= n; i++) { e = index(f[i], "="); v[f[1], f[2], substr(f[i], 1, e - 1)] = substr(f[i], e + 1) }
+    for (i = 4; i <= n; i++) {
+      e = index(f[i], "="); key = f[1] SUBSEP f[2] SUBSEP substr(f[i], 1, e - 1); x = substr(f[i], e + 1)
+      c = ++count[key]; all[key, c] = x
+    }
+  }
+  for (key in count) {
+    split(key, kk, SUBSEP)
+    if (kk[3] == "flags" || kk[3] == "error") {
+      u = "-"
+      for (c = 1; c <= count[key]; c++) if (all[key, c] != "-" && index(u, all[key, c]) == 0) u = (u == "-" ? all[key, c] : u "," all[key, c])
+      v[key] = u
+      continue
+    }
+    m = 0
+    for (c = 1; c <= count[key]; c++) if (all[key, c] != "-" && all[key, c] != "") sorted[++m] = all[key, c] + 0
+    if (m == 0) { v[key] = all[key, 1]; continue }
+    for (i = 2; i <= m; i++) { t = sorted[i]; j = i - 1; while (j > 0 && sorted[j] > t) { sorted[j + 1] = sorted[j]; j-- } sorted[j + 1] = t }
+    v[key] = sorted[int((m + 1) / 2)]
   }
   head = "| scenario | metric"
   for (bi = 1; bi <= nb; bi++) head = head " | " B[bi]
@@ -239,4 +265,4 @@ BEGIN {
   }
 }'
 echo
-echo "$(nproc) cores, $(uname -r); $ELAPSED s; mode: $([ $QUICK = 1 ] && echo quick || echo full); raw results: $RESULTS"
+echo "$(nproc) cores, $(uname -r); $ELAPSED s; mode: $([ $QUICK = 1 ] && echo quick || echo full), median of $REPEAT run(s) per cell; raw results: $RESULTS"
