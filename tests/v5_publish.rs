@@ -131,6 +131,61 @@ fn application_properties_pass_through_unchanged_and_in_order() {
 }
 
 #[test]
+fn properties_are_forwarded_in_the_order_received_then_expiry_then_subscription_id() {
+    // As Mosquitto 2.1: the publisher's properties in the order it sent them (not sorted),
+    // then the remaining Message Expiry Interval, then the Subscription Identifier; the
+    // client's Topic Alias is not forwarded. Mosquitto 2.0 writes the Subscription Identifier
+    // first (send__real_publish of 2.0.x: cmsg_props, then store_props, then expiry).
+    let before_2_1 = mosquitto_before((2, 1, 0));
+    let broker = Broker::start("");
+    let mut sub = RawClient::connected5(broker.port(), "sub");
+    sub.send(&subscribe5(
+        1,
+        &[("order/t", opts(0, false, false, 0))],
+        Some(7),
+    ));
+    assert!(matches!(sub.recv(), Packet::SubAck(_)));
+    let mut forwarded = Vec::new();
+    forwarded.push(0x26);
+    wire::put_str(&mut forwarded, "z");
+    wire::put_str(&mut forwarded, "1");
+    forwarded.extend_from_slice(&[0x03, 0x00, 0x04]);
+    forwarded.extend_from_slice(b"json"); // Content Type
+    let mut rest = vec![0x09, 0x00, 0x01, 0x2A]; // Correlation Data
+    rest.extend_from_slice(&[0x08, 0x00, 0x01, b'r']); // Response Topic
+    rest.extend_from_slice(&[0x01, 0x01]); // Payload Format Indicator
+    rest.push(0x26);
+    wire::put_str(&mut rest, "a");
+    wire::put_str(&mut rest, "2");
+    let mut props = forwarded.clone();
+    props.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, 100]); // Message Expiry Interval
+    props.extend_from_slice(&[0x23, 0x00, 0x01]); // Topic Alias
+    props.extend_from_slice(&rest);
+    forwarded.extend_from_slice(&rest);
+    let mut p = RawClient::connected5(broker.port(), "pub");
+    p.send_bytes(&publish5_bytes("order/t", 0, 0, &props, b"{}"));
+    p.ping();
+    let f = sub.recv_bytes();
+    let mut head = vec![];
+    wire::put_str(&mut head, "order/t");
+    let block_len = 2 + forwarded.len() + 5;
+    wire::put_varint(&mut head, block_len as u32);
+    if before_2_1 {
+        head.extend_from_slice(&[0x0B, 7]);
+    }
+    head.extend_from_slice(&forwarded);
+    head.extend_from_slice(&[0x02, 0x00, 0x00, 0x00]);
+    let tail: &[u8] = if before_2_1 { &[] } else { &[0x0B, 7] };
+    let want = wire::frame(0x30, &[&head[..], &[100], tail, b"{}"].concat());
+    assert_eq!(f.len(), want.len(), "{f:02X?}");
+    // The expiry's last byte: 100, or 99 if a second turned over.
+    let at = 2 + head.len();
+    assert_eq!(&f[..at], &want[..at], "{f:02X?}");
+    assert!((99..=100).contains(&f[at]), "remaining expiry {}", f[at]);
+    assert_eq!(&f[at + 1..], &want[at + 1..]);
+}
+
+#[test]
 fn properties_are_dropped_for_a_v311_subscriber() {
     // v5 publisher, 3.1.1 and 3.1 subscribers: plain 3.x PUBLISH bytes.
     let broker = Broker::start("");

@@ -237,6 +237,47 @@ fn will_properties_are_forwarded() {
 }
 
 #[test]
+fn will_properties_are_forwarded_in_the_order_received() {
+    // As Mosquitto (its 07-will-properties.py): the will's properties in the order the client
+    // sent them; the Will Delay Interval, read by the broker, is left out.
+    let broker = Broker::start("");
+    let mut w = RawClient::connected5(broker.port(), "watcher");
+    assert_eq!(w.subscribe(&[("will/order", 0)]), vec![0]);
+    let mut forwarded = vec![0x08, 0x00, 0x0E];
+    forwarded.extend_from_slice(b"response/topic");
+    forwarded.extend_from_slice(&[0x09, 0x00, 0x04]);
+    forwarded.extend_from_slice(b"data");
+    forwarded.push(0x26);
+    wire::put_str(&mut forwarded, "u");
+    wire::put_str(&mut forwarded, "1");
+    forwarded.extend_from_slice(&[0x01, 0x00]);
+    let mut will_props = vec![0x18, 0x00, 0x00, 0x00, 0x00]; // Will Delay Interval 0, first
+    will_props.extend_from_slice(&forwarded);
+    let mut body = Vec::new();
+    wire::put_str(&mut body, "MQTT");
+    body.extend_from_slice(&[5, 0x04 | 0x02, 0, 60, 0]); // will QoS 0, clean start, no props
+    wire::put_str(&mut body, "will-order");
+    wire::put_varint(&mut body, will_props.len() as u32);
+    body.extend_from_slice(&will_props);
+    wire::put_str(&mut body, "will/order");
+    wire::put_bin(&mut body, b"will payload");
+    let mut c = RawClient::connect(broker.port());
+    c.send_bytes(&wire::frame(0x10, &body));
+    let ack = c.recv_bytes();
+    assert_eq!((ack[0], ack[3]), (0x20, 0x00), "CONNACK {ack:02X?}");
+    c.drop_connection();
+    let mut want = Vec::new();
+    wire::put_str(&mut want, "will/order");
+    wire::put_varint(&mut want, forwarded.len() as u32);
+    want.extend_from_slice(&forwarded);
+    want.extend_from_slice(b"will payload");
+    assert_eq!(
+        w.recv_bytes_within(Duration::from_millis(1500)),
+        wire::frame(0x30, &want)
+    );
+}
+
+#[test]
 fn v5_will_reaches_a_v311_subscriber_without_properties() {
     // A v3.1.1 watcher gets the same will without properties.
     let broker = Broker::start("");

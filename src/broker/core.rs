@@ -236,6 +236,8 @@ impl Broker {
             let limits = DecodeLimits {
                 version: (c.phase == Phase::Active).then_some(c.version),
                 max_packet_size: self.settings.max_packet_size,
+                // Forwarded PUBLISH and will properties go out as they came in.
+                keep_forwarded_properties: true,
             };
             let before = buf.len();
             match decode_packet(buf, &limits) {

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::protocol::{Properties, QoS};
+use crate::protocol::QoS;
 
 /// Identifies a session anywhere in the broker: the shard (worker thread) that owns it and its
 /// slot there. The generation makes a stale key (the session ended, the slot was reused) miss
@@ -27,10 +27,10 @@ pub struct Message {
     pub qos: QoS,
     pub retain: bool,
     /// The properties forwarded to subscribers (payload format, content type, response topic,
-    /// correlation data, user properties). Topic alias and subscription ids are per hop.
-    /// `None` when there are none, as for every 3.x message: the struct is large and most
-    /// messages would carry it empty.
-    pub properties: Option<Box<Properties>>,
+    /// correlation data, user properties), encoded, in the order the publisher sent them: they
+    /// are written verbatim into every v5 PUBLISH, as Mosquitto does. Empty when there are
+    /// none, as for every 3.x message. Expiry, topic alias and subscription ids are per hop.
+    pub properties: Bytes,
     /// When a v5 Message Expiry Interval runs out.
     pub expires_at: Option<Instant>,
     /// The session that published it, for No Local; `None` for the broker's own messages.

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use crate::protocol::{
-    encode_publish, encoded_publish_len, reason, Packet, Properties, ProtocolVersion, PubResponse,
-    Publish, PublishRef, QoS,
+    encode_publish, encoded_publish_len, reason, ForwardedProperties, Packet, Properties,
+    ProtocolVersion, PubResponse, Publish, PublishProperties, PublishRef, QoS,
 };
 
 use super::core::{Broker, ConnId, OUTPUT_HIGH_WATER};
@@ -410,27 +412,23 @@ impl Broker {
                 .unwrap_or(&message.topic),
             None => &message.topic,
         };
-        // The property block is built only when this delivery adds to what the publisher
-        // sent (subscription ids, remaining expiry); otherwise it is borrowed, or absent.
-        let per_delivery = version == ProtocolVersion::V5
-            && (!d.subscription_ids.is_empty() || message.expires_at.is_some());
-        let built;
-        let properties = if version != ProtocolVersion::V5 {
-            None
-        } else if per_delivery {
-            let mut p = message.properties.as_deref().cloned().unwrap_or_default();
-            p.subscription_identifiers = d.subscription_ids.clone();
-            if let Some(at) = message.expires_at {
-                // Whole seconds, rounded up: a message with 3.2 s left has "4" left to the
-                // client, as Mosquitto's second-granular clock says.
-                let left = at.saturating_duration_since(now);
-                let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-                p.message_expiry_interval = Some(u32::try_from(secs).unwrap_or(u32::MAX));
-            }
-            built = p;
-            Some(&built)
+        // The publisher's properties are written as received; this delivery adds the
+        // remaining expiry and subscription ids after them (Mosquitto's order).
+        let properties = if version == ProtocolVersion::V5 {
+            PublishProperties::Forwarded(ForwardedProperties {
+                received: &message.properties,
+                message_expiry_interval: message.expires_at.map(|at| {
+                    // Whole seconds, rounded up: a message with 3.2 s left has "4" left to
+                    // the client, as Mosquitto's second-granular clock says.
+                    let left = at.saturating_duration_since(now);
+                    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+                    u32::try_from(secs).unwrap_or(u32::MAX)
+                }),
+                topic_alias: None,
+                subscription_identifiers: &d.subscription_ids,
+            })
         } else {
-            message.properties.as_deref()
+            PublishProperties::None
         };
         let publish = PublishRef {
             dup,
@@ -441,8 +439,8 @@ impl Broker {
             properties,
             payload: &message.payload,
         };
-        // Never more than the client's Maximum Packet Size: such a message is dropped as if
-        // it had been delivered (v5 §3.1.2.11.4).
+        // Never more than the client's Maximum Packet Size: such a
+        // message is dropped as if it had been delivered (v5 §3.1.2.11.4).
         if c.max_packet_out > 0
             && size_as_mosquitto_counts(encoded_publish_len(&publish, version))
                 > c.max_packet_out as usize
@@ -514,24 +512,10 @@ fn incoming_message(publish: &mut Publish, origin: SessionKey, now: Instant) -> 
     }
 }
 
-/// The properties a server forwards unchanged to subscribers (v5 §3.3.2.3), if any.
-pub(super) fn forwarded_properties(p: &Properties) -> Option<Box<Properties>> {
-    let none = p.payload_format_indicator.is_none()
-        && p.content_type.is_none()
-        && p.response_topic.is_none()
-        && p.correlation_data.is_none()
-        && p.user_properties.is_empty();
-    if none {
-        return None;
-    }
-    Some(Box::new(Properties {
-        payload_format_indicator: p.payload_format_indicator,
-        content_type: p.content_type.clone(),
-        response_topic: p.response_topic.clone(),
-        correlation_data: p.correlation_data.clone(),
-        user_properties: p.user_properties.clone(),
-        ..Properties::default()
-    }))
+/// The properties a server forwards unchanged to subscribers (v5 §3.3.2.3), encoded in the
+/// order the publisher sent them.
+pub(super) fn forwarded_properties(p: &Properties) -> Bytes {
+    crate::protocol::forwarded_properties(p)
 }
 
 /// Clients may not publish into the broker's own `$SYS` tree (but for bridge state

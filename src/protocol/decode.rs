@@ -27,6 +27,9 @@ pub struct DecodeLimits {
     /// large when `remaining length + 1 > max_packet_size` (the bytes of the Remaining Length
     /// field itself are not counted).
     pub max_packet_size: u32,
+    /// Keep the received bytes of the forwarded PUBLISH and will properties in
+    /// [`Properties::forwarded_raw`], for a broker that forwards them verbatim.
+    pub keep_forwarded_properties: bool,
 }
 
 impl DecodeLimits {
@@ -34,6 +37,7 @@ impl DecodeLimits {
         DecodeLimits {
             version,
             max_packet_size,
+            keep_forwarded_properties: false,
         }
     }
 }
@@ -92,7 +96,7 @@ pub fn decode_packet(
     let mut frame = buf.split_to(total).freeze();
     let first = frame[0];
     let body = frame.split_off(header_len);
-    decode_body(first, body, limits.version).map(Some)
+    decode_body(first, body, limits).map(Some)
 }
 
 /// Packet type and fixed-header flags.
@@ -157,16 +161,13 @@ fn check_remaining_length(
     }
 }
 
-fn decode_body(
-    first: u8,
-    body: Bytes,
-    version: Option<ProtocolVersion>,
-) -> Result<Packet, DecodeError> {
+fn decode_body(first: u8, body: Bytes, limits: &DecodeLimits) -> Result<Packet, DecodeError> {
     // check_first_byte already rejected unknown types.
     let packet =
         PacketType::from_u8(first >> 4).ok_or(DecodeError::InvalidPacketType(first >> 4))?;
     let mut r = Reader::new(body, packet);
-    let version = version.unwrap_or(ProtocolVersion::V311);
+    r.keep_forwarded = limits.keep_forwarded_properties;
+    let version = limits.version.unwrap_or(ProtocolVersion::V311);
     let v5 = version == ProtocolVersion::V5;
     let p = match packet {
         PacketType::Connect => Packet::Connect(Box::new(decode_connect(&mut r, first)?)),

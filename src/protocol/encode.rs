@@ -9,7 +9,7 @@ use bytes::{BufMut, BytesMut};
 use super::packet::*;
 use super::properties::Properties;
 use super::properties_codec::{
-    block_len, properties_len, write_connack_properties, write_properties,
+    block_len, id as property_id, properties_len, write_connack_properties, write_properties,
 };
 use super::wire::{field_len, varint_len, write_field, write_varint};
 
@@ -154,12 +154,66 @@ pub struct PublishRef<'a> {
     pub dup: bool,
     pub qos: QoS,
     pub retain: bool,
+    /// Empty in 5.0 when a Topic Alias stands for it.
     pub topic: &'a str,
     /// Ignored for QoS 0.
     pub packet_id: u16,
-    /// 5.0 only; `None` = an empty property block.
-    pub properties: Option<&'a Properties>,
+    /// 5.0 only.
+    pub properties: PublishProperties<'a>,
     pub payload: &'a [u8],
+}
+
+/// The property block of a PUBLISH to encode.
+#[derive(Clone, Copy, Debug)]
+pub enum PublishProperties<'a> {
+    /// An empty block.
+    None,
+    /// Every property that is set, in ascending identifier order.
+    Typed(&'a Properties),
+    /// What a broker sends when it forwards a message.
+    Forwarded(ForwardedProperties<'a>),
+}
+
+/// The properties of a forwarded PUBLISH, written in Mosquitto's order: the publisher's
+/// properties as received, then Message Expiry Interval, Topic Alias and the Subscription
+/// Identifiers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ForwardedProperties<'a> {
+    /// Already encoded (no length prefix), written verbatim.
+    pub received: &'a [u8],
+    pub message_expiry_interval: Option<u32>,
+    pub topic_alias: Option<u16>,
+    pub subscription_identifiers: &'a [u32],
+}
+
+impl ForwardedProperties<'_> {
+    /// Bytes of the properties, without the length prefix.
+    fn len(&self) -> usize {
+        self.received.len()
+            + self.message_expiry_interval.map_or(0, |_| 5)
+            + self.topic_alias.map_or(0, |_| 3)
+            + self
+                .subscription_identifiers
+                .iter()
+                .map(|&v| 1 + varint_len(v as usize))
+                .sum::<usize>()
+    }
+
+    fn write(&self, out: &mut BytesMut) {
+        out.put_slice(self.received);
+        if let Some(v) = self.message_expiry_interval {
+            out.put_u8(property_id::MESSAGE_EXPIRY_INTERVAL);
+            out.put_u32(v);
+        }
+        if let Some(v) = self.topic_alias {
+            out.put_u8(property_id::TOPIC_ALIAS);
+            out.put_u16(v);
+        }
+        for &v in self.subscription_identifiers {
+            out.put_u8(property_id::SUBSCRIPTION_IDENTIFIER);
+            write_varint(out, v as usize);
+        }
+    }
 }
 
 impl<'a> PublishRef<'a> {
@@ -170,7 +224,7 @@ impl<'a> PublishRef<'a> {
             retain: p.retain,
             topic: &p.topic,
             packet_id: p.packet_id,
-            properties: Some(&p.properties),
+            properties: PublishProperties::Typed(&p.properties),
             payload: &p.payload,
         }
     }
@@ -178,8 +232,9 @@ impl<'a> PublishRef<'a> {
 
 fn publish_lens(p: &PublishRef<'_>, v5: bool) -> PublishLens {
     let pl = match (v5, p.properties) {
-        (true, Some(props)) => properties_len(props),
-        _ => 0,
+        (false, _) | (true, PublishProperties::None) => 0,
+        (true, PublishProperties::Typed(props)) => properties_len(props),
+        (true, PublishProperties::Forwarded(f)) => f.len(),
     };
     let id = if p.qos == QoS::AtMostOnce { 0 } else { 2 };
     let variable = field_len(p.topic.as_bytes()) + id + if v5 { block_len(pl) } else { 0 };
@@ -207,8 +262,12 @@ fn write_publish_header(p: &PublishRef<'_>, len: PublishLens, out: &mut BytesMut
     }
     if len.v5 {
         match p.properties {
-            Some(props) => write_properties(out, props, len.props),
-            None => write_varint(out, 0),
+            PublishProperties::None => write_varint(out, 0),
+            PublishProperties::Typed(props) => write_properties(out, props, len.props),
+            PublishProperties::Forwarded(f) => {
+                write_varint(out, len.props);
+                f.write(out);
+            }
         }
     }
 }

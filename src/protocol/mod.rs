@@ -16,6 +16,8 @@ mod wire;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_forwarded;
+#[cfg(test)]
 mod tests_malformed;
 #[cfg(test)]
 mod tests_malformed_properties;
@@ -26,10 +28,10 @@ pub use decode::{decode_packet, peek_frame, DecodeLimits, MAX_CONNECT_REMAINING_
 pub use encode::{
     encode_packet, encode_publish, encode_publish_header, encode_remaining_length, encoded_len,
     encoded_publish_len, patch_publish_packet_id, publish_header_len, publish_packet_id_offset,
-    set_publish_dup, PublishRef, MAX_VARIABLE_BYTE_INTEGER,
+    set_publish_dup, ForwardedProperties, PublishProperties, PublishRef, MAX_VARIABLE_BYTE_INTEGER,
 };
 pub use error::DecodeError;
 pub use packet::*;
 pub use properties::Properties;
-pub use properties_codec::id as property_id;
+pub use properties_codec::{forwarded_properties, id as property_id};
 pub use reader::validate_utf8;

@@ -64,6 +64,12 @@ pub struct Properties {
     pub subscription_identifier_available: Option<u8>,
     /// 0x2A, CONNACK.
     pub shared_subscription_available: Option<u8>,
+    /// The properties a broker forwards from a PUBLISH or a will (Payload Format Indicator,
+    /// Content Type, Response Topic, Correlation Data, User Properties) as the sender encoded
+    /// them, in the sender's order. Only a decoder told to keep them
+    /// ([`DecodeLimits::keep_forwarded_properties`](super::DecodeLimits)) fills it, next to the
+    /// typed fields above (already validated); the encoder ignores it.
+    pub forwarded_raw: Option<Bytes>,
 }
 
 impl Properties {

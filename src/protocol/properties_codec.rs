@@ -1,6 +1,6 @@
 //! Reading and writing MQTT 5.0 property blocks (section 2.2.2).
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::packet::PacketType;
 use super::properties::Properties;
@@ -105,7 +105,11 @@ pub(crate) fn decode_properties(r: &mut Reader, will: bool) -> Result<Properties
     // even in a property the packet may not carry; then duplicates, then placement.
     let mut duplicate = None;
     let mut misplaced = None;
+    // Where the forwarded properties lie in the block, as (start, end), merged when adjacent.
+    let keep = r.keep_forwarded && context & (PUBLISH | WILL) != 0;
+    let mut forwarded: Vec<(usize, usize)> = Vec::new();
     while !r.is_empty() {
+        let start = r.position();
         let pid = r.u8()?;
         let allowed = allowed_in(pid).ok_or(DecodeError::UnknownProperty(pid))?;
         if allowed & context == 0 {
@@ -118,6 +122,13 @@ pub(crate) fn decode_properties(r: &mut Reader, will: bool) -> Result<Properties
         }
         seen |= 1 << pid;
         read_one(&mut r, pid, &mut props)?;
+        if keep && is_forwarded(pid) {
+            let end = r.position();
+            match forwarded.last_mut() {
+                Some(last) if last.1 == start => last.1 = end,
+                _ => forwarded.push((start, end)),
+            }
+        }
     }
     if let Some(pid) = duplicate {
         return Err(DecodeError::DuplicateProperty(pid));
@@ -125,7 +136,54 @@ pub(crate) fn decode_properties(r: &mut Reader, will: bool) -> Result<Properties
     if let Some(pid) = misplaced {
         return Err(DecodeError::PropertyNotAllowed { id: pid, packet });
     }
+    props.forwarded_raw = match forwarded.as_slice() {
+        [] => None,
+        // The usual case: one run, shared with the frame without copying.
+        [(start, end)] => Some(r.slice_of(*start..*end)),
+        runs => {
+            let mut raw = BytesMut::with_capacity(runs.iter().map(|(s, e)| e - s).sum());
+            for &(start, end) in runs {
+                raw.extend_from_slice(&r.slice_of(start..end));
+            }
+            Some(raw.freeze())
+        }
+    };
     Ok(props)
+}
+
+/// The properties a server forwards unchanged with a PUBLISH or will (v5 §3.3.2.3): the
+/// others (Message Expiry Interval, Topic Alias, Subscription Identifier, Will Delay Interval)
+/// are the server's to interpret or rewrite.
+fn is_forwarded(pid: u8) -> bool {
+    use id::*;
+    matches!(
+        pid,
+        PAYLOAD_FORMAT_INDICATOR | CONTENT_TYPE | RESPONSE_TOPIC | CORRELATION_DATA | USER_PROPERTY
+    )
+}
+
+/// The forwarded properties of `p` (see [`is_forwarded`]) encoded without a length prefix:
+/// `forwarded_raw` when the decoder kept it, else the typed fields in ascending identifier
+/// order (user properties in theirs).
+pub fn forwarded_properties(p: &Properties) -> Bytes {
+    if let Some(raw) = &p.forwarded_raw {
+        return raw.clone();
+    }
+    let only = Properties {
+        payload_format_indicator: p.payload_format_indicator,
+        content_type: p.content_type.clone(),
+        response_topic: p.response_topic.clone(),
+        correlation_data: p.correlation_data.clone(),
+        user_properties: p.user_properties.clone(),
+        ..Properties::default()
+    };
+    let len = properties_len(&only);
+    if len == 0 {
+        return Bytes::new();
+    }
+    let mut out = BytesMut::with_capacity(len);
+    write_ascending(&mut out, &only);
+    out.freeze()
 }
 
 fn read_one(r: &mut Reader, pid: u8, p: &mut Properties) -> Result<(), DecodeError> {

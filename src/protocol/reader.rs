@@ -14,6 +14,8 @@ pub(crate) struct Reader {
     buf: Bytes,
     pos: usize,
     packet: PacketType,
+    /// See `DecodeLimits::keep_forwarded_properties`; sub-readers inherit it.
+    pub(crate) keep_forwarded: bool,
 }
 
 impl Reader {
@@ -22,7 +24,18 @@ impl Reader {
             buf,
             pos: 0,
             packet,
+            keep_forwarded: false,
         }
+    }
+
+    /// How many bytes were read so far.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Bytes `range` of this reader's buffer (already read or not), without copying.
+    pub(crate) fn slice_of(&self, range: std::ops::Range<usize>) -> Bytes {
+        self.buf.slice(range)
     }
 
     pub(crate) fn packet(&self) -> PacketType {
@@ -115,7 +128,9 @@ impl Reader {
     /// A sub-reader over the next `n` bytes (a property block).
     pub(crate) fn sub(&mut self, n: usize) -> Result<Reader, DecodeError> {
         let packet = self.packet;
-        Ok(Reader::new(self.bytes(n)?, packet))
+        let mut sub = Reader::new(self.bytes(n)?, packet);
+        sub.keep_forwarded = self.keep_forwarded;
+        Ok(sub)
     }
 
     /// Binary Data: two-byte length, then the bytes.

@@ -8,10 +8,7 @@ use super::*;
 use ProtocolVersion::{V31, V311, V5};
 
 pub(super) fn limits(version: Option<ProtocolVersion>) -> DecodeLimits {
-    DecodeLimits {
-        version,
-        max_packet_size: 0,
-    }
+    DecodeLimits::new(version, 0)
 }
 
 pub(super) fn encode(p: &Packet, v: ProtocolVersion) -> Vec<u8> {

@@ -43,10 +43,7 @@ fn remaining_length_fifth_byte() {
 
 #[test]
 fn packet_too_large_before_body() {
-    let lim = DecodeLimits {
-        version: Some(V311),
-        max_packet_size: 1000,
-    };
+    let lim = DecodeLimits::new(Some(V311), 1000);
     assert_eq!(
         peek_frame(&[0x30, 0xE8, 0x07], &lim),
         Err(E::PacketTooLarge)

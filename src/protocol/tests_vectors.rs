@@ -328,10 +328,7 @@ fn peek_frame_reports_lengths() {
 #[test]
 fn max_packet_size_follows_mosquitto() {
     // Mosquitto: too large when remaining length + 1 > limit.
-    let lim = DecodeLimits {
-        version: Some(V311),
-        max_packet_size: 10,
-    };
+    let lim = DecodeLimits::new(Some(V311), 10);
     let ok = [0x30, 0x09, 0x00, 0x01, b't', 1, 2, 3, 4, 5, 6];
     assert!(peek_frame(&ok, &lim).unwrap().is_some());
     assert_eq!(

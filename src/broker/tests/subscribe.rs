@@ -11,7 +11,7 @@ fn broker_publish(w: &mut World, topic: &str, payload: &str) {
         payload: Bytes::copy_from_slice(payload.as_bytes()),
         qos: QoS::AtMostOnce,
         retain: false,
-        properties: None,
+        properties: Default::default(),
         expires_at: None,
         origin: None,
     };
