@@ -68,3 +68,12 @@ fn paho_v5_mixed_version_delivery() {
 fn paho_v5_topic_alias() {
     scenario("topic_alias");
 }
+
+#[test]
+fn paho_v5_receives_topic_aliases_from_the_broker() {
+    // Mosquitto before 2.1 sends no aliases to clients.
+    if support::v5::without_outgoing_topic_aliases() {
+        return;
+    }
+    scenario("topic_alias_out");
+}

@@ -296,11 +296,18 @@ fn topic_aliases_belong_to_one_connection() {
 }
 
 #[test]
-fn broker_sends_full_topics_even_when_the_client_accepts_aliases() {
-    // The broker → client direction: the client's Topic Alias Maximum allows aliases, but
-    // Mosquitto 2.0 never uses them, and midge does the same; [MQTT-3.1.2-26], [MQTT-3.3.2-11]
-    // aliases never exceed the client's maximum (here: none at all).
-    let broker = Broker::start("");
+fn no_topic_aliases_to_clients_when_the_broker_sets_up_none() {
+    // The broker → client direction with aliases turned off: the client's Topic Alias Maximum
+    // allows aliases, but every message carries its full topic. Mosquitto before 2.1 never
+    // sends aliases (and does not know max_topic_alias_broker); midge, as 2.1, does unless
+    // max_topic_alias_broker is 0 (tests/v5_topic_alias_out.rs). [MQTT-3.1.2-26],
+    // [MQTT-3.3.2-11] aliases never exceed the client's maximum (here: none at all).
+    let config = if without_outgoing_topic_aliases() {
+        ""
+    } else {
+        "max_topic_alias_broker 0"
+    };
+    let broker = Broker::start(config);
     let props = Properties {
         topic_alias_maximum: Some(5),
         ..Properties::default()

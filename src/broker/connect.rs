@@ -291,6 +291,14 @@ impl Broker {
         c.keep_alive = keep_alive;
         c.client_id = client_id.clone();
         c.max_packet_out = connect.properties.maximum_packet_size.unwrap_or(0);
+        // Aliases towards the client: as many as both sides allow (none for 3.x).
+        let client_aliases = match version {
+            ProtocolVersion::V5 => connect.properties.topic_alias_maximum.unwrap_or(0),
+            _ => 0,
+        };
+        c.aliases_out = super::topic_alias::OutAliases::with_limit(
+            client_aliases.min(c.listener.max_topic_alias_broker),
+        );
         let peer = c.peer.clone();
 
         let Some(session) = self.sessions.get_mut(slot) else {

@@ -94,6 +94,9 @@ pub(super) struct Conn {
     pub flush_listed: bool,
     /// v5 topic aliases the client set up (alias → topic); boxed as most clients set none.
     pub topic_aliases: Option<Box<FxHashMap<u16, Arc<str>>>>,
+    /// v5 topic aliases we set up towards the client (topic → alias), see `topic_alias.rs`;
+    /// `None` when it gets none (3.x clients, no Topic Alias Maximum, or turned off).
+    pub aliases_out: Option<Box<super::topic_alias::OutAliases>>,
     /// The client's v5 Maximum Packet Size; 0 = the protocol maximum.
     pub max_packet_out: u32,
     /// It has published QoS 1/2 messages: its reads pause while subscribers are behind.
@@ -187,6 +190,7 @@ impl Broker {
                 client_id: Arc::from(""),
                 flush_listed: false,
                 topic_aliases: None,
+                aliases_out: None,
                 max_packet_out: 0,
                 publishes_reliably: false,
             }),

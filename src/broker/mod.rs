@@ -19,6 +19,7 @@ pub mod shared;
 mod slab;
 mod subscribe;
 pub mod topic;
+mod topic_alias;
 pub mod trie;
 
 pub use self::core::{Broker, ConnId, Effect, OUTPUT_HIGH_WATER};

@@ -15,6 +15,7 @@ use super::core::{Broker, ConnId, OUTPUT_HIGH_WATER};
 use super::message::{Delivery, Message, SessionKey};
 use super::session::{Ack, OutState, QueueLimits, Session};
 use super::shared::{ShardMsg, Stats};
+use super::topic_alias::AliasUse;
 
 impl Broker {
     pub(super) fn on_publish(&mut self, conn: ConnId, mut publish: Publish, now: Instant) {
@@ -413,7 +414,11 @@ impl Broker {
             None => &message.topic,
         };
         // The publisher's properties are written as received; this delivery adds the
-        // remaining expiry and subscription ids after them (Mosquitto's order).
+        // remaining expiry, a topic alias and subscription ids after them (Mosquitto's order).
+        let alias = c
+            .aliases_out
+            .as_deref()
+            .map_or(AliasUse::None, |a| a.lookup(topic));
         let properties = if version == ProtocolVersion::V5 {
             PublishProperties::Forwarded(ForwardedProperties {
                 received: &message.properties,
@@ -424,7 +429,7 @@ impl Broker {
                     let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
                     u32::try_from(secs).unwrap_or(u32::MAX)
                 }),
-                topic_alias: None,
+                topic_alias: alias.alias(),
                 subscription_identifiers: &d.subscription_ids,
             })
         } else {
@@ -434,12 +439,16 @@ impl Broker {
             dup,
             qos: d.qos,
             retain: d.retain,
-            topic,
+            topic: if matches!(alias, AliasUse::Known(_)) {
+                ""
+            } else {
+                topic
+            },
             packet_id,
             properties,
             payload: &message.payload,
         };
-        // Never more than the client's Maximum Packet Size: such a
+        // Never more than the client's Maximum Packet Size, counted with the alias: such a
         // message is dropped as if it had been delivered (v5 §3.1.2.11.4).
         if c.max_packet_out > 0
             && size_as_mosquitto_counts(encoded_publish_len(&publish, version))
@@ -454,6 +463,14 @@ impl Broker {
         }
         let before = c.out.len();
         encode_publish(&publish, version, &mut c.out);
+        if let (AliasUse::New(n), Some(aliases)) = (alias, c.aliases_out.as_deref_mut()) {
+            let topic = if topic.len() == message.topic.len() {
+                message.topic.clone()
+            } else {
+                Arc::from(topic)
+            };
+            aliases.confirm(topic, n);
+        }
         let stats = &self.shared.stats[usize::from(self.shard)];
         Stats::add(&stats.publish_sent, 1);
         Stats::add(&stats.messages_sent, 1);

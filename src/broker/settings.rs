@@ -60,6 +60,8 @@ pub struct ListenerSettings {
     pub mount_point: Option<String>,
     pub max_qos: QoS,
     pub max_topic_alias: u16,
+    /// Most topic aliases we set up towards one v5 client; 0 = none.
+    pub max_topic_alias_broker: u16,
     pub use_username_as_clientid: bool,
     /// Only client ids starting with this may connect (deprecated `clientid_prefixes`).
     pub clientid_prefixes: Option<String>,
@@ -77,6 +79,7 @@ impl Default for ListenerSettings {
             mount_point: None,
             max_qos: QoS::ExactlyOnce,
             max_topic_alias: 10,
+            max_topic_alias_broker: 10,
             use_username_as_clientid: false,
             clientid_prefixes: None,
             max_connections: None,
@@ -125,6 +128,7 @@ impl ListenerSettings {
             mount_point: listener.mount_point.clone(),
             max_qos: QoS::from_u8(listener.max_qos).unwrap_or(QoS::ExactlyOnce),
             max_topic_alias: listener.max_topic_alias,
+            max_topic_alias_broker: listener.max_topic_alias_broker,
             use_username_as_clientid: listener.use_username_as_clientid,
             clientid_prefixes: config.clientid_prefixes.clone(),
             max_connections: usize::try_from(listener.max_connections)

@@ -112,6 +112,9 @@ pub struct ListenerConfig {
     pub max_connections: i32,
     pub max_qos: u8,
     pub max_topic_alias: u16,
+    /// Most topic aliases the broker sets up towards one v5 client (Mosquitto 2.1's
+    /// `max_topic_alias_broker`); 0 = none.
+    pub max_topic_alias_broker: u16,
     pub tls: ListenerTls,
     /// Security options of this listener, used with `per_listener_settings true`.
     /// [`super::Config::effective_listeners`] fills it with the effective ones.
@@ -135,6 +138,7 @@ impl Default for ListenerConfig {
             max_connections: -1,
             max_qos: 2,
             max_topic_alias: 10,
+            max_topic_alias_broker: 10,
             tls: ListenerTls::default(),
             security: SecurityOptions::default(),
             defined_at: None,
@@ -325,6 +329,12 @@ fn listener_option(l: &mut ListenerConfig, key: &str, t: &mut Tokens<'_>) -> Opt
                 .map_err(|_| invalid("Invalid max_topic_alias value in configuration.")),
             None => Err(empty("max_topic_alias")),
         },
+        // Mosquitto 2.1; its error message quotes the name, unlike 2.0's for max_topic_alias.
+        "max_topic_alias_broker" => parse_int(t, key).and_then(|v| {
+            u16::try_from(v)
+                .map(|v| l.max_topic_alias_broker = v)
+                .map_err(|_| invalid("Invalid 'max_topic_alias_broker' value in configuration."))
+        }),
         "cafile" | "certfile" if tls.psk_hint.is_some() => Err(bad_context(PSK_AND_CERT)),
         "cafile" => set_path(&mut tls.cafile, t, key),
         "capath" => set_path(&mut tls.capath, t, key),

@@ -18,6 +18,7 @@ const SEEDS: &[&str] = &[
     "auth_plugin_deny_special_chars false",
     "max_qos 1",
     "max_topic_alias 65535",
+    "max_topic_alias_broker 0",
     "mount_point a/b/",
     "max_connections -1",
     "socket_domain ipv6",

@@ -378,6 +378,50 @@ def topic_alias(args):
     sub.disconnect()
 
 
+def topic_alias_out(args):
+    """The broker sets up topic aliases towards a client with a Topic Alias Maximum.
+
+    paho-mqtt 2.x passes aliased PUBLISHes on as they are (empty topic, TopicAlias property)
+    without resolving them, so the application keeps the alias table, as the standard has
+    the receiver do."""
+    sub = Client(args.port, "paho-alias-out-sub")
+    sub.connect(properties=props(PacketTypes.CONNECT, TopicAliasMaximum=2))
+    sub.subscribe("paho5/out/#", SubscribeOptions(qos=1))
+    pub = Client(args.port, "paho-alias-out-pub")
+    pub.connect()
+    sent = ["paho5/out/a", "paho5/out/b", "paho5/out/c"] * 2
+    for i, topic in enumerate(sent):
+        pub.publish(topic, b"%d" % i, 1)
+    got = sub.wait_messages(len(sent))
+    aliases = {}
+    resolved, wire = [], []
+    for m in got:
+        alias = getattr(m.properties, "TopicAlias", None)
+        topic = m.topic
+        wire.append((topic, alias))
+        if alias is not None:
+            if topic:
+                aliases[alias] = topic
+            elif alias in aliases:
+                topic = aliases[alias]
+            else:
+                fail("alias %d used before it was set up: %r" % (alias, wire))
+        resolved.append((topic, bytes(m.payload)))
+    want = [(t, b"%d" % i) for i, t in enumerate(sent)]
+    if resolved != want:
+        fail("resolved messages %r, wanted %r" % (resolved, want))
+    # Two aliases at most (the client's maximum), first come first served; the third topic
+    # always in full.
+    want_wire = [
+        ("paho5/out/a", 1), ("paho5/out/b", 2), ("paho5/out/c", None),
+        ("", 1), ("", 2), ("paho5/out/c", None),
+    ]
+    if wire != want_wire:
+        fail("topics and aliases on the wire %r, wanted %r" % (wire, want_wire))
+    pub.disconnect()
+    sub.disconnect()
+
+
 SCENARIOS = {
     "connack": connack,
     "properties": properties,
@@ -387,6 +431,7 @@ SCENARIOS = {
     "will_delay": will_delay,
     "mixed": mixed,
     "topic_alias": topic_alias,
+    "topic_alias_out": topic_alias_out,
 }
 
 

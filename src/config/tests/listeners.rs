@@ -146,6 +146,7 @@ fn listener_options_apply_to_latest_listener() {
         "listener 1883\nmax_connections 100\nmax_qos 1\n\
          listener 8080\nprotocol websockets\nhttp_dir /www\nsocket_domain ipv4\n\
          mount_point tenant/a/\nuse_username_as_clientid true\nmax_topic_alias 0\n\
+         max_topic_alias_broker 3\n\
          bind_interface eth0\n",
     );
     let (a, b) = (&c.listeners[0], &c.listeners[1]);
@@ -161,6 +162,10 @@ fn listener_options_apply_to_latest_listener() {
     assert_eq!(b.mount_point.as_deref(), Some("tenant/a/"));
     assert!(b.use_username_as_clientid);
     assert_eq!(b.max_topic_alias, 0);
+    assert_eq!(
+        (a.max_topic_alias_broker, b.max_topic_alias_broker),
+        (10, 3)
+    );
     assert_eq!(b.bind_interface.as_deref(), Some("eth0"));
 }
 
@@ -208,6 +213,27 @@ fn listener_option_values() {
         "listener 1\nmax_topic_alias 65536\n",
         2,
         "Invalid max_topic_alias value in configuration.",
+    );
+    // Mosquitto 2.1: default 10, 0..=65535, atoi semantics, an error naming it in quotes.
+    assert_eq!(
+        parse("listener 1\n").listeners[0].max_topic_alias_broker,
+        10
+    );
+    for (text, want) in [("0", 0), ("65535", 65535), ("7", 7), ("x", 0)] {
+        let c = parse(&format!("listener 1\nmax_topic_alias_broker {text}\n"));
+        assert_eq!(c.listeners[0].max_topic_alias_broker, want, "for {text}");
+    }
+    for bad in ["65536", "-1"] {
+        err_at(
+            &format!("listener 1\nmax_topic_alias_broker {bad}\n"),
+            2,
+            "Invalid 'max_topic_alias_broker' value in configuration.",
+        );
+    }
+    err_at(
+        "listener 1\nmax_topic_alias_broker\n",
+        2,
+        "Empty max_topic_alias_broker value in configuration.",
     );
     assert_eq!(
         parse("listener 1\nmax_connections -5\n").listeners[0].max_connections,
