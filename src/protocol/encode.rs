@@ -174,9 +174,10 @@ pub enum PublishProperties<'a> {
     Forwarded(ForwardedProperties<'a>),
 }
 
-/// The properties of a forwarded PUBLISH, written in Mosquitto's order: the publisher's
-/// properties as received, then Message Expiry Interval, Topic Alias and the Subscription
-/// Identifiers.
+/// The properties of a forwarded PUBLISH, written in Mosquitto 2.0's order: the Subscription
+/// Identifiers, the publisher's properties as received, then Message Expiry Interval. Topic
+/// Alias (which 2.0 never sends to clients) comes last, so that every packet without one
+/// has 2.0's bytes. (Mosquitto 2.1 moves the identifiers after the expiry and alias.)
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ForwardedProperties<'a> {
     /// Already encoded (no length prefix), written verbatim.
@@ -200,6 +201,10 @@ impl ForwardedProperties<'_> {
     }
 
     fn write(&self, out: &mut BytesMut) {
+        for &v in self.subscription_identifiers {
+            out.put_u8(property_id::SUBSCRIPTION_IDENTIFIER);
+            write_varint(out, v as usize);
+        }
         out.put_slice(self.received);
         if let Some(v) = self.message_expiry_interval {
             out.put_u8(property_id::MESSAGE_EXPIRY_INTERVAL);
@@ -208,10 +213,6 @@ impl ForwardedProperties<'_> {
         if let Some(v) = self.topic_alias {
             out.put_u8(property_id::TOPIC_ALIAS);
             out.put_u16(v);
-        }
-        for &v in self.subscription_identifiers {
-            out.put_u8(property_id::SUBSCRIPTION_IDENTIFIER);
-            write_varint(out, v as usize);
         }
     }
 }

@@ -192,8 +192,8 @@ fn typed_properties_are_forwarded_in_ascending_order_when_none_were_kept() {
 
 #[test]
 fn forwarded_publish_block_in_mosquittos_order() {
-    // Received properties verbatim, then Message Expiry, Topic Alias, Subscription
-    // Identifiers; the length prefix covers them all.
+    // Mosquitto 2.0's order: Subscription Identifiers, received properties verbatim,
+    // Message Expiry; then the Topic Alias. The length prefix covers them all.
     let mut received = Vec::new();
     user_property(&mut received, "k", "v");
     let ids = [1, 200];
@@ -214,8 +214,9 @@ fn forwarded_publish_block_in_mosquittos_order() {
     let mut out = BytesMut::new();
     encode_publish(&p, V5, &mut out);
     assert_eq!(out.len(), encoded_publish_len(&p, V5));
-    let mut props = received.clone();
-    props.extend_from_slice(&[0x02, 0, 0, 0, 30, 0x23, 0, 3, 0x0B, 1, 0x0B, 0xC8, 0x01]);
+    let mut props = vec![0x0B, 1, 0x0B, 0xC8, 0x01];
+    props.extend_from_slice(&received);
+    props.extend_from_slice(&[0x02, 0, 0, 0, 30, 0x23, 0, 3]);
     let mut body = vec![0, 0, 0, 7, props.len() as u8];
     body.extend_from_slice(&props);
     body.extend_from_slice(b"pl");
