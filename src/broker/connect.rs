@@ -238,6 +238,10 @@ impl Broker {
 
     /// The CONNECT is accepted and the session is ours: take it over or create it.
     fn accept(&mut self, conn: ConnId, connect: Box<Connect>, client_id: Arc<str>, now: Instant) {
+        // Messages other shards routed (and acknowledged to their publishers) before this
+        // CONNECT was read reach the session first, as in a single-threaded broker: queued
+        // while it was away, not delivered as if they came after the reconnection.
+        self.process_inbox(now);
         let version = connect.version;
         // Resumed sessions are reported as present, except to 3.1 clients, whose CONNACK has
         // no such flag.

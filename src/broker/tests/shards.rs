@@ -290,3 +290,34 @@ fn packets_pipelined_after_a_transferred_connect_are_not_lost() {
         ]
     );
 }
+
+#[test]
+fn messages_routed_before_a_reconnection_are_queued_as_offline() {
+    // The publisher's PUBACK went out, so the message was routed before the subscriber's
+    // CONNECT was read: it belongs to the offline session (and its queue limit), as in a
+    // single-threaded broker, not to the new connection.
+    let settings = Settings {
+        max_queued_messages: 1,
+        ..Settings::default()
+    };
+    let mut w = World::with(2, settings, ListenerSettings::default());
+    let s = w.online(1, "sub", V311, false);
+    w.subscribe(s, "t", 1);
+    w.pump();
+    w.disconnect(s);
+    let p = w.online(0, "pub", V311, true);
+    w.publish(p, msg("t", "a").qos1(1));
+    w.publish(p, msg("t", "b").qos1(2));
+    assert_eq!(w.recv(p), vec![puback(1), puback(2)]);
+    // Handed to shard 1's inbox, not yet taken when the CONNECT arrives.
+    w.brokers[0].flush_outbox();
+    let (s, present) = w.reconnect(1, "sub", V311, false);
+    assert!(present);
+    w.pump();
+    assert_eq!(w.recv(s), vec![msg("t", "a").qos1(1).packet()]);
+    assert_eq!(
+        w.dropped(),
+        1,
+        "the queue held one message while the client was away"
+    );
+}
