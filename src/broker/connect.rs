@@ -229,7 +229,7 @@ impl Broker {
             let ack = ConnAck {
                 session_present: false,
                 code,
-                properties,
+                properties: properties.into(),
             };
             self.send(conn, &Packet::ConnAck(ack));
         }
@@ -366,7 +366,7 @@ impl Broker {
         let ack = Packet::ConnAck(ConnAck {
             session_present: resumed && version != ProtocolVersion::V31,
             code: 0,
-            properties,
+            properties: properties.into(),
         });
         // A client whose Maximum Packet Size cannot even hold the CONNACK cannot be
         // talked to: closed without a word, as by Mosquitto.

@@ -39,8 +39,12 @@ impl Broker {
                 self.protocol_error(conn, now);
                 return;
             }
-            publish.properties.subscription_identifiers.clear();
-            if let Some(alias) = publish.properties.topic_alias.take() {
+            // (Written only when set: the properties of a packet without any stay absent.)
+            if !publish.properties.subscription_identifiers.is_empty() {
+                publish.properties.subscription_identifiers.clear();
+            }
+            if let Some(alias) = publish.properties.topic_alias {
+                publish.properties.topic_alias = None;
                 if alias == 0 || alias > c.listener.max_topic_alias {
                     self.disconnect_with(conn, reason::TOPIC_ALIAS_INVALID, now);
                     return;

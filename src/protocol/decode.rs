@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::decode_connect::{decode_connack, decode_connect};
 use super::packet::*;
-use super::properties::Properties;
+use super::properties::PacketProperties;
 use super::properties_codec::decode_properties;
 use super::reader::Reader;
 use super::{reason, DecodeError};
@@ -213,11 +213,12 @@ fn packet_id(r: &mut Reader) -> Result<u16, DecodeError> {
     Ok(id)
 }
 
-fn properties_if(r: &mut Reader, v5: bool) -> Result<Properties, DecodeError> {
+/// The property block of a 5.0 packet; none (nothing allocated) for 3.x.
+fn properties_if(r: &mut Reader, v5: bool) -> Result<PacketProperties, DecodeError> {
     if v5 {
-        decode_properties(r, false)
+        Ok(decode_properties(r, false)?.into())
     } else {
-        Ok(Properties::default())
+        Ok(PacketProperties::default())
     }
 }
 
@@ -288,15 +289,18 @@ fn decode_pub_response(r: &mut Reader, v5: bool) -> Result<PubResponse, DecodeEr
 
 /// An optional reason code followed by an optional property block (5.0 acks, DISCONNECT,
 /// AUTH): both absent means success with no properties.
-fn decode_reason_and_properties(r: &mut Reader, v5: bool) -> Result<(u8, Properties), DecodeError> {
+fn decode_reason_and_properties(
+    r: &mut Reader,
+    v5: bool,
+) -> Result<(u8, PacketProperties), DecodeError> {
     if !v5 || r.is_empty() {
-        return Ok((0, Properties::default()));
+        return Ok((0, PacketProperties::default()));
     }
     let reason = r.u8()?;
     let properties = if r.is_empty() {
-        Properties::default()
+        PacketProperties::default()
     } else {
-        decode_properties(r, false)?
+        decode_properties(r, false)?.into()
     };
     Ok((reason, properties))
 }
@@ -389,13 +393,13 @@ fn decode_unsuback(r: &mut Reader, v5: bool) -> Result<UnsubAck, DecodeError> {
         return Ok(UnsubAck {
             packet_id,
             codes: Vec::new(),
-            properties: Properties::default(),
+            properties: PacketProperties::default(),
         });
     }
     let properties = decode_properties(r, false)?;
     Ok(UnsubAck {
         packet_id,
         codes: r.rest().to_vec(),
-        properties,
+        properties: properties.into(),
     })
 }

@@ -136,6 +136,6 @@ pub(crate) fn decode_connack(r: &mut Reader, v5: bool) -> Result<ConnAck, Decode
     Ok(ConnAck {
         session_present: flags & 0x01 != 0,
         code,
-        properties,
+        properties: properties.into(),
     })
 }

@@ -32,6 +32,6 @@ pub use encode::{
 };
 pub use error::DecodeError;
 pub use packet::*;
-pub use properties::Properties;
+pub use properties::{PacketProperties, Properties};
 pub use properties_codec::{forwarded_properties, id as property_id};
 pub use reader::validate_utf8;

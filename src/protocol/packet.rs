@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::properties::Properties;
+use super::properties::{PacketProperties, Properties};
 
 /// The protocol level byte of CONNECT.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -122,7 +122,7 @@ pub struct ConnAck {
     pub session_present: bool,
     /// The 3.x return code (0..=5) or the 5.0 reason code.
     pub code: u8,
-    pub properties: Properties,
+    pub properties: PacketProperties,
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -135,7 +135,7 @@ pub struct Publish {
     /// 0 for QoS 0 (no identifier on the wire).
     pub packet_id: u16,
     pub payload: Bytes,
-    pub properties: Properties,
+    pub properties: PacketProperties,
 }
 
 /// PUBACK, PUBREC, PUBREL and PUBCOMP share one shape.
@@ -144,7 +144,7 @@ pub struct PubResponse {
     pub packet_id: u16,
     /// v5 reason code; 0 (success) for 3.x.
     pub reason: u8,
-    pub properties: Properties,
+    pub properties: PacketProperties,
 }
 
 impl PubResponse {
@@ -152,7 +152,7 @@ impl PubResponse {
         PubResponse {
             packet_id,
             reason: 0,
-            properties: Properties::default(),
+            properties: PacketProperties::default(),
         }
     }
 
@@ -160,7 +160,7 @@ impl PubResponse {
         PubResponse {
             packet_id,
             reason,
-            properties: Properties::default(),
+            properties: PacketProperties::default(),
         }
     }
 }
@@ -195,7 +195,7 @@ pub struct Subscription {
 pub struct Subscribe {
     pub packet_id: u16,
     pub subscriptions: Vec<Subscription>,
-    pub properties: Properties,
+    pub properties: PacketProperties,
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -203,14 +203,14 @@ pub struct SubAck {
     pub packet_id: u16,
     /// One granted QoS (0..=2) or failure code (0x80 in 3.1.1, a reason code in 5.0) per filter.
     pub codes: Vec<u8>,
-    pub properties: Properties,
+    pub properties: PacketProperties,
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Unsubscribe {
     pub packet_id: u16,
     pub filters: Vec<String>,
-    pub properties: Properties,
+    pub properties: PacketProperties,
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -218,20 +218,20 @@ pub struct UnsubAck {
     pub packet_id: u16,
     /// v5 only: one reason code per filter. Empty for 3.x, which has no payload.
     pub codes: Vec<u8>,
-    pub properties: Properties,
+    pub properties: PacketProperties,
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Disconnect {
     /// v5 reason code; 0 (normal disconnection) for 3.x.
     pub reason: u8,
-    pub properties: Properties,
+    pub properties: PacketProperties,
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Auth {
     pub reason: u8,
-    pub properties: Properties,
+    pub properties: PacketProperties,
 }
 
 /// Any MQTT control packet.

@@ -159,12 +159,12 @@ pub(super) fn samples(v: ProtocolVersion) -> Vec<Packet> {
         Packet::ConnAck(ConnAck {
             session_present: true,
             code: 0,
-            properties: props(connack_props()),
+            properties: props(connack_props()).into(),
         }),
         Packet::ConnAck(ConnAck {
             session_present: false,
             code: 5,
-            properties: Properties::default(),
+            properties: Properties::default().into(),
         }),
         Packet::Publish(Publish {
             topic: Arc::from("a/b"),
@@ -178,7 +178,7 @@ pub(super) fn samples(v: ProtocolVersion) -> Vec<Packet> {
             topic: Arc::from("a/ü/c"),
             packet_id: 1,
             payload: Bytes::new(),
-            properties: props(publish_props()),
+            properties: props(publish_props()).into(),
         }),
         Packet::Publish(Publish {
             qos: QoS::ExactlyOnce,
@@ -192,13 +192,13 @@ pub(super) fn samples(v: ProtocolVersion) -> Vec<Packet> {
         Packet::PubAck(PubResponse {
             packet_id: 3,
             reason: reason(0x97),
-            properties: props(ack_props()),
+            properties: props(ack_props()).into(),
         }),
         Packet::PubRec(PubResponse::new(4)),
         Packet::PubRec(PubResponse {
             packet_id: 5,
             reason: reason(0x80),
-            properties: props(ack_props()),
+            properties: props(ack_props()).into(),
         }),
         Packet::PubRel(PubResponse::new(6)),
         Packet::PubRel(PubResponse::with_reason(7, reason(0x92))),
@@ -206,7 +206,7 @@ pub(super) fn samples(v: ProtocolVersion) -> Vec<Packet> {
         Packet::PubComp(PubResponse {
             packet_id: 9,
             reason: 0,
-            properties: props(ack_props()),
+            properties: props(ack_props()).into(),
         }),
         Packet::Subscribe(Subscribe {
             packet_id: 10,
@@ -233,12 +233,13 @@ pub(super) fn samples(v: ProtocolVersion) -> Vec<Packet> {
                 subscription_identifiers: vec![42],
                 user_properties: user_props(),
                 ..Properties::default()
-            }),
+            })
+            .into(),
         }),
         Packet::SubAck(SubAck {
             packet_id: 10,
             codes: vec![0, 1, 2, if v5 { 0x87 } else { 0x80 }],
-            properties: props(ack_props()),
+            properties: props(ack_props()).into(),
         }),
         Packet::Unsubscribe(Unsubscribe {
             packet_id: 11,
@@ -246,12 +247,13 @@ pub(super) fn samples(v: ProtocolVersion) -> Vec<Packet> {
             properties: props(Properties {
                 user_properties: user_props(),
                 ..Properties::default()
-            }),
+            })
+            .into(),
         }),
         Packet::UnsubAck(UnsubAck {
             packet_id: 11,
             codes: if v5 { vec![0, 0x11] } else { vec![] },
-            properties: props(ack_props()),
+            properties: props(ack_props()).into(),
         }),
         Packet::PingReq,
         Packet::PingResp,
@@ -264,13 +266,14 @@ pub(super) fn samples(v: ProtocolVersion) -> Vec<Packet> {
                 properties: Properties {
                     topic_alias: Some(3),
                     ..Properties::default()
-                },
+                }
+                .into(),
                 payload: Bytes::from_static(b"aliased"),
                 ..Publish::default()
             }),
             Packet::Disconnect(Disconnect {
                 reason: 0x8E,
-                properties: Properties::default(),
+                properties: Properties::default().into(),
             }),
             Packet::Disconnect(Disconnect {
                 reason: 0x04,
@@ -278,7 +281,8 @@ pub(super) fn samples(v: ProtocolVersion) -> Vec<Packet> {
                     session_expiry_interval: Some(0),
                     server_reference: Some("s".into()),
                     ..ack_props()
-                },
+                }
+                .into(),
             }),
             Packet::Auth(Auth::default()),
             Packet::Auth(Auth {
@@ -287,11 +291,12 @@ pub(super) fn samples(v: ProtocolVersion) -> Vec<Packet> {
                     authentication_method: Some("SCRAM".into()),
                     authentication_data: Some(Bytes::from_static(b"\x01\x02")),
                     ..ack_props()
-                },
+                }
+                .into(),
             }),
             Packet::Auth(Auth {
                 reason: 0x19,
-                properties: Properties::default(),
+                properties: Properties::default().into(),
             }),
         ]);
     }
@@ -332,12 +337,12 @@ fn properties_dropped_for_v3() {
     let p = Packet::PubAck(PubResponse {
         packet_id: 1,
         reason: 0x10,
-        properties: ack_props(),
+        properties: ack_props().into(),
     });
     assert_eq!(encode(&p, V311), [0x40, 0x02, 0x00, 0x01]);
     let p = Packet::Publish(Publish {
         topic: Arc::from("t"),
-        properties: publish_props(),
+        properties: publish_props().into(),
         ..Publish::default()
     });
     assert_eq!(encode(&p, V311), [0x30, 0x03, 0x00, 0x01, b't']);

@@ -53,7 +53,7 @@ fn publish_with(props: &[u8]) -> Vec<u8> {
 
 fn publish_properties(p: Packet) -> Properties {
     match p {
-        Packet::Publish(p) => p.properties,
+        Packet::Publish(p) => p.properties.into_inner(),
         other => panic!("not a PUBLISH: {other:?}"),
     }
 }

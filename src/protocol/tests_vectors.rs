@@ -101,7 +101,8 @@ fn vector_publish() {
             payload_format_indicator: Some(1),
             topic_alias: Some(3),
             ..Properties::default()
-        },
+        }
+        .into(),
         ..Publish::default()
     });
     let bytes = [
@@ -133,7 +134,8 @@ fn vectors_v5_short_forms() {
         properties: Properties {
             reason_string: Some("r".into()),
             ..Properties::default()
-        },
+        }
+        .into(),
     });
     assert_eq!(
         encode(&with_props, v),
@@ -254,7 +256,8 @@ fn vector_connack_v5_mosquitto_order() {
             receive_maximum: Some(20),
             maximum_qos: Some(1),
             ..Properties::default()
-        },
+        }
+        .into(),
     });
     let bytes = [
         0x20, 0x1E, 0x00, 0x00, 0x1B, // header, flags, code, property length 27
@@ -276,7 +279,8 @@ fn vector_connack_v5_mosquitto_order() {
             assigned_client_identifier: Some("c".into()),
             maximum_qos: Some(0),
             ..Properties::default()
-        },
+        }
+        .into(),
         ..ConnAck::default()
     });
     let bytes = [
@@ -362,9 +366,9 @@ fn publish_header_and_patching() {
             packet_id: 1,
             payload: Bytes::from_static(b"payload"),
             properties: if v == V5 {
-                publish_props()
+                publish_props().into()
             } else {
-                Properties::default()
+                Properties::default().into()
             },
             ..Publish::default()
         };

@@ -94,7 +94,7 @@ fn zero_length_id_v5_gets_assigned_client_identifier() {
         assigned_client_identifier: Some(assigned.clone()),
         ..v5_connack_properties()
     };
-    assert_eq!(ack.properties, expected);
+    assert_eq!(ack.properties, expected.into());
     assert!(w.session(0, &assigned).is_some());
 }
 
@@ -269,7 +269,7 @@ fn session_present_v5_depends_on_session_expiry() {
         ConnAck {
             session_present: true,
             code: 0,
-            properties: v5_connack_properties(),
+            properties: v5_connack_properties().into(),
         }
     );
 }
@@ -407,7 +407,7 @@ fn packets_split_at_every_byte_are_reassembled() {
             Packet::ConnAck(ConnAck {
                 session_present: false,
                 code: 0,
-                properties: v5_connack_properties(),
+                properties: v5_connack_properties().into(),
             }),
             suback(1, &[1]),
         ]

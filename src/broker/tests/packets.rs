@@ -94,7 +94,7 @@ pub(super) fn subscribe(packet_id: u16, filters: &[(&str, u8)]) -> Packet {
                 },
             })
             .collect(),
-        properties: Properties::default(),
+        properties: Properties::default().into(),
     })
 }
 
@@ -106,7 +106,7 @@ pub(super) fn subscribe_opts(packet_id: u16, filter: &str, options: Subscription
             filter: filter.to_string(),
             options,
         }],
-        properties: Properties::default(),
+        properties: Properties::default().into(),
     })
 }
 
@@ -114,7 +114,7 @@ pub(super) fn suback(packet_id: u16, codes: &[u8]) -> Packet {
     Packet::SubAck(SubAck {
         packet_id,
         codes: codes.to_vec(),
-        properties: Properties::default(),
+        properties: Properties::default().into(),
     })
 }
 
@@ -122,7 +122,7 @@ pub(super) fn unsubscribe(packet_id: u16, filters: &[&str]) -> Packet {
     Packet::Unsubscribe(Unsubscribe {
         packet_id,
         filters: filters.iter().map(|f| f.to_string()).collect(),
-        properties: Properties::default(),
+        properties: Properties::default().into(),
     })
 }
 
@@ -130,7 +130,7 @@ pub(super) fn unsuback(packet_id: u16, codes: &[u8]) -> Packet {
     Packet::UnsubAck(UnsubAck {
         packet_id,
         codes: codes.to_vec(),
-        properties: Properties::default(),
+        properties: Properties::default().into(),
     })
 }
 
@@ -153,7 +153,7 @@ pub(super) fn pubcomp(packet_id: u16) -> Packet {
 pub(super) fn disconnect(reason: u8) -> Packet {
     Packet::Disconnect(Disconnect {
         reason,
-        properties: Properties::default(),
+        properties: Properties::default().into(),
     })
 }
 
@@ -161,7 +161,7 @@ pub(super) fn connack(session_present: bool, code: u8) -> ConnAck {
     ConnAck {
         session_present,
         code,
-        properties: Properties::default(),
+        properties: Properties::default().into(),
     }
 }
 
