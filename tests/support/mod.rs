@@ -350,7 +350,7 @@ pub fn publish_packet(
         topic: Arc::from(topic),
         packet_id,
         payload: Bytes::copy_from_slice(payload),
-        properties: Properties::default(),
+        properties: Properties::default().into(),
     })
 }
 
@@ -367,7 +367,7 @@ pub fn subscribe_packet(packet_id: u16, filters: &[(&str, u8)]) -> Packet {
                 },
             })
             .collect(),
-        properties: Properties::default(),
+        properties: Properties::default().into(),
     })
 }
 
@@ -375,7 +375,7 @@ pub fn unsubscribe_packet(packet_id: u16, filters: &[&str]) -> Packet {
     Packet::Unsubscribe(Unsubscribe {
         packet_id,
         filters: filters.iter().map(|f| f.to_string()).collect(),
-        properties: Properties::default(),
+        properties: Properties::default().into(),
     })
 }
 

@@ -60,7 +60,7 @@ pub fn publish5(
         topic: Arc::from(topic),
         packet_id,
         payload: Bytes::copy_from_slice(payload),
-        properties,
+        properties: properties.into(),
     })
 }
 
@@ -102,7 +102,8 @@ pub fn subscribe5(
         properties: Properties {
             subscription_identifiers: sub_id.into_iter().collect(),
             ..Properties::default()
-        },
+        }
+        .into(),
     })
 }
 
@@ -132,7 +133,10 @@ pub fn property_bytes(p: &Properties) -> Vec<u8> {
 
 /// A DISCONNECT with a reason code and properties.
 pub fn disconnect5(reason: u8, properties: Properties) -> Packet {
-    Packet::Disconnect(Disconnect { reason, properties })
+    Packet::Disconnect(Disconnect {
+        reason,
+        properties: properties.into(),
+    })
 }
 
 impl RawClient {

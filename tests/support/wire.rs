@@ -438,7 +438,7 @@ fn decode_ack(r: &mut Reader, v5: bool, what: &str) -> Result<PubResponse, Strin
     if v5 && r.remaining() > 0 {
         resp.reason = r.u8()?;
         if r.remaining() > 0 {
-            resp.properties = r.properties()?;
+            resp.properties = r.properties()?.into();
         }
     }
     r.done(what)?;
@@ -486,7 +486,7 @@ pub fn decode(frame_bytes: &[u8], version: ProtocolVersion) -> Result<Packet, St
             Packet::ConnAck(ConnAck {
                 session_present: ack_flags & 1 == 1,
                 code,
-                properties,
+                properties: properties.into(),
             })
         }
         3 => {
@@ -513,7 +513,7 @@ pub fn decode(frame_bytes: &[u8], version: ProtocolVersion) -> Result<Packet, St
                 topic: Arc::from(topic),
                 packet_id,
                 payload: Bytes::copy_from_slice(r.rest()),
-                properties,
+                properties: properties.into(),
             })
         }
         4 => {
@@ -547,7 +547,7 @@ pub fn decode(frame_bytes: &[u8], version: ProtocolVersion) -> Result<Packet, St
             Packet::SubAck(SubAck {
                 packet_id,
                 codes,
-                properties,
+                properties: properties.into(),
             })
         }
         11 => {
@@ -562,7 +562,7 @@ pub fn decode(frame_bytes: &[u8], version: ProtocolVersion) -> Result<Packet, St
             Packet::UnsubAck(UnsubAck {
                 packet_id,
                 codes,
-                properties,
+                properties: properties.into(),
             })
         }
         13 => {
@@ -576,7 +576,7 @@ pub fn decode(frame_bytes: &[u8], version: ProtocolVersion) -> Result<Packet, St
             if v5 && r.remaining() > 0 {
                 d.reason = r.u8()?;
                 if r.remaining() > 0 {
-                    d.properties = r.properties()?;
+                    d.properties = r.properties()?.into();
                 }
             }
             r.done("DISCONNECT")?;
@@ -588,7 +588,7 @@ pub fn decode(frame_bytes: &[u8], version: ProtocolVersion) -> Result<Packet, St
             if r.remaining() > 0 {
                 a.reason = r.u8()?;
                 if r.remaining() > 0 {
-                    a.properties = r.properties()?;
+                    a.properties = r.properties()?.into();
                 }
             }
             r.done("AUTH")?;
