@@ -2,11 +2,10 @@
 //!
 //! Nothing here is touched per delivered message: the client registry is read on CONNECT, the
 //! retained store on retained publishes and on SUBSCRIBE, and the shard links carry batches
-//! (one channel send and at most one wake-up per batch, not per message).
+//! (one lock and one wake-up per batch, not per message).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::message::{Delivery, Message, SessionKey};
@@ -30,79 +29,52 @@ pub enum ShardMsg {
 
 /// The inbox of one shard. Aligned to its own cache lines: one shard pushing into its
 /// neighbour's inbox must not disturb a third shard's.
-///
-/// Batches travel through a lock-free channel rather than a mutex: the receiver takes
-/// before each publish it routes (subscription changes must be seen first) while every
-/// other shard appends after each of its loop turns, so with many shards one lock would be
-/// met by all of them.
+#[derive(Default)]
 #[repr(align(128))]
 pub struct ShardLink {
-    sender: Sender<Vec<ShardMsg>>,
-    /// Locked only by the owning shard, so never contended.
-    receiver: Mutex<Receiver<Vec<ShardMsg>>>,
-    /// Messages sent and not yet taken. Counted after the send and uncounted after the take,
-    /// so it may dip below zero for a moment.
-    len: AtomicIsize,
+    queue: Mutex<Vec<ShardMsg>>,
+    pending: AtomicBool,
+    /// Messages waiting, readable without the lock (for back-pressure).
+    len: AtomicUsize,
 }
 
 /// A shard whose inbox holds more than this makes the shards feeding it stop reading their
 /// clients until it catches up.
 pub const LINK_HIGH_WATER: usize = 64 * 1024;
 
-impl Default for ShardLink {
-    fn default() -> Self {
-        let (sender, receiver) = channel();
-        ShardLink {
-            sender,
-            receiver: Mutex::new(receiver),
-            len: AtomicIsize::new(0),
-        }
-    }
-}
-
 impl ShardLink {
-    /// Hands a batch over; returns true when the receiver must be woken (nothing was
-    /// waiting for it, so it may be asleep).
+    /// Appends a batch; returns true when the receiver must be woken (its inbox was empty).
     pub fn push(&self, batch: &mut Vec<ShardMsg>) -> bool {
-        let n = batch.len() as isize;
-        if self.sender.send(std::mem::take(batch)).is_err() {
-            return false;
-        }
-        self.len.fetch_add(n, Ordering::AcqRel) == 0
+        let mut queue = lock(&self.queue);
+        let was_empty = queue.is_empty();
+        queue.append(batch);
+        self.len.store(queue.len(), Ordering::Release);
+        self.pending.store(true, Ordering::Release);
+        was_empty
     }
 
     /// Takes everything queued; cheap (one atomic load) when nothing is.
     pub fn take(&self, into: &mut Vec<ShardMsg>) {
-        if !self.has_pending() {
+        if !self.pending.load(Ordering::Acquire) {
             return;
         }
-        let receiver = lock(&self.receiver);
-        loop {
-            let mut taken = 0;
-            while let Ok(mut batch) = receiver.try_recv() {
-                taken += batch.len();
-                if into.is_empty() {
-                    *into = batch;
-                } else {
-                    into.append(&mut batch);
-                }
-            }
-            // A batch counted after the channel looked empty: its sender saw a non-zero
-            // count and woke nobody, so take it now rather than sleep on it.
-            let left = self.len.fetch_sub(taken as isize, Ordering::AcqRel) - taken as isize;
-            if left <= 0 {
-                return;
-            }
+        let mut queue = lock(&self.queue);
+        self.pending.store(false, Ordering::Release);
+        self.len.store(0, Ordering::Release);
+        if into.is_empty() {
+            std::mem::swap(into, &mut queue);
+        } else {
+            into.append(&mut queue);
         }
     }
 
     pub fn has_pending(&self) -> bool {
-        self.len.load(Ordering::Acquire) > 0
+        self.pending.load(Ordering::Acquire)
     }
 
     /// Messages queued and not yet taken.
     pub fn backlog(&self) -> usize {
-        usize::try_from(self.len.load(Ordering::Acquire)).unwrap_or(0)
+        self.len.load(Ordering::Acquire)
     }
 }
 
