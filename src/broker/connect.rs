@@ -70,9 +70,24 @@ impl Broker {
         }
     }
 
-    /// The slot of this shard's session for `client_id`, if it has one.
-    fn own_session(&self, client_id: &str) -> Option<u32> {
-        self.shared.registry().get(client_id)?.slot_on(self.shard)
+    /// The slot of this shard's session for `client_id`, if it has one; the id is held
+    /// ([`Owner::CLAIMED`]) meanwhile. While the old session is closed or ended and the new
+    /// one made, the entry must not disappear: another shard reading a CONNECT with the same
+    /// id would make a second session. A claimed entry sends such a CONNECT here, and
+    /// `end_session` leaves it alone.
+    fn hold_client_id(&self, client_id: &Arc<str>) -> Option<u32> {
+        let mut registry = self.shared.registry();
+        let slot = registry
+            .get(client_id)
+            .and_then(|owner| owner.slot_on(self.shard))
+            // Never another client's session, whatever the map says.
+            .filter(|&slot| {
+                self.sessions
+                    .get(slot)
+                    .is_some_and(|s| s.client_id == *client_id)
+            });
+        registry.insert(client_id.clone(), self.claim());
+        slot
     }
 
     /// A connection moved here by another shard, its CONNECT already read and checked.
@@ -246,7 +261,8 @@ impl Broker {
         // Resumed sessions are reported as present, except to 3.1 clients, whose CONNACK has
         // no such flag.
         let mut resumed = false;
-        if let Some(slot) = self.own_session(&client_id) {
+        let existing = self.hold_client_id(&client_id);
+        if let Some(slot) = existing {
             let old_conn = self.sessions.get(slot).and_then(|s| s.conn);
             if let Some(old) = old_conn {
                 if self
@@ -271,20 +287,18 @@ impl Broker {
         }
 
         let settings = self.settings.clone();
-        let slot = match self.own_session(&client_id) {
+        let slot = match existing {
             Some(slot) if resumed => slot,
             _ => {
                 let id = client_id.clone();
-                let slot = self.sessions.insert(|key| Session::new(key, id, version));
-                // Also where ending the old session dropped the registry entry we held.
-                let owner = Owner {
-                    shard: self.shard,
-                    slot,
-                };
-                self.shared.registry().insert(client_id.clone(), owner);
-                slot
+                self.sessions.insert(|key| Session::new(key, id, version))
             }
         };
+        let owner = Owner {
+            shard: self.shard,
+            slot,
+        };
+        self.shared.registry().insert(client_id.clone(), owner);
 
         let keep_alive = effective_keep_alive(&connect, settings.max_keepalive);
         let Some(c) = self.conns.get_mut(&conn) else {
