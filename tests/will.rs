@@ -191,3 +191,30 @@ fn will_with_empty_payload_is_published() {
     c.drop_connection();
     w.expect_message("will/empty", b"");
 }
+
+#[test]
+fn last_bytes_and_the_close_arriving_together_are_both_handled() {
+    // CONNECT, PUBLISH and the FIN all wait in the socket before the broker first reads it, so
+    // one readiness event announces them together: the broker must read the packets and still
+    // see the close (no further event comes for it), publishing the message and then the will
+    // at once, not at the keep-alive timeout.
+    let broker = Broker::start("");
+    let mut w = watcher(broker.port(), "last/#", 1);
+    for i in 0..5 {
+        let payload = format!("{i}");
+        let connect = with_will(V311, "last", will("last/will", b"gone", 1, false));
+        let bytes = [
+            wire::encode(&Packet::Connect(Box::new(connect)), V311),
+            wire::encode(
+                &publish_packet("last/msg", payload.as_bytes(), 0, false, 0),
+                V311,
+            ),
+        ]
+        .concat();
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", broker.port())).expect("connect");
+        std::io::Write::write_all(&mut s, &bytes).expect("write");
+        s.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        w.expect_message("last/msg", payload.as_bytes());
+        w.expect_message("last/will", b"gone");
+    }
+}
