@@ -96,6 +96,12 @@ impl World {
                             self.shard_of.insert(conn, to);
                             self.brokers[to].adopt(conn, listener, peer, connect, self.now);
                         }
+                        Effect::Migrate { conn, to, migrant } => {
+                            let to = usize::from(to);
+                            self.brokers[shard].flush_outbox();
+                            self.shard_of.insert(conn, to);
+                            self.brokers[to].adopt_migrant(conn, migrant, self.now);
+                        }
                     }
                 }
             }

@@ -46,6 +46,11 @@ impl Broker {
         let client_id: Arc<str> = Arc::from(connect.client_id.as_str());
         {
             let mut registry = self.shared.registry();
+            if let Some(to) = self.placement.forward_to(self.shard, &client_id, &registry) {
+                drop(registry);
+                self.transfer(conn, to, connect);
+                return;
+            }
             match registry.get(&client_id) {
                 Some(owner) if owner.shard != self.shard => {
                     let to = owner.shard;
@@ -55,6 +60,11 @@ impl Broker {
                 }
                 Some(_) => {}
                 None => {
+                    if let Some(to) = self.emptier_shard() {
+                        drop(registry);
+                        self.transfer(conn, to, connect);
+                        return;
+                    }
                     registry.insert(client_id.clone(), self.claim());
                 }
             }
@@ -99,6 +109,7 @@ impl Broker {
         connect: Box<Connect>,
         now: Instant,
     ) {
+        self.conn_arrived();
         self.insert_conn(conn, listener, peer, now);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.version = connect.version;
@@ -110,6 +121,11 @@ impl Broker {
     fn on_connect_checked(&mut self, conn: ConnId, connect: Box<Connect>, now: Instant) {
         let client_id: Arc<str> = Arc::from(connect.client_id.as_str());
         let mut registry = self.shared.registry();
+        if let Some(to) = self.placement.forward_to(self.shard, &client_id, &registry) {
+            drop(registry);
+            self.transfer(conn, to, connect);
+            return;
+        }
         match registry.get(&client_id) {
             Some(owner) if owner.shard != self.shard => {
                 let to = owner.shard;
@@ -134,6 +150,8 @@ impl Broker {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
+        self.count_conns();
+        self.send_conn(to);
         self.effects.push(Effect::Transfer {
             conn,
             to,

@@ -49,6 +49,14 @@ pub enum Effect {
         listener: Arc<ListenerSettings>,
         peer: String,
     },
+    /// A connected client moves to shard `to` (see `placement.rs`): move the socket and the
+    /// bytes read but not yet handled there, and let that shard's core
+    /// [`Broker::adopt_migrant`] it.
+    Migrate {
+        conn: ConnId,
+        to: u16,
+        migrant: super::placement::Migrant,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +109,8 @@ pub(super) struct Conn {
     pub max_packet_out: u32,
     /// It has published QoS 1/2 messages: its reads pause while subscribers are behind.
     pub publishes_reliably: bool,
+    /// Where its publishes go and how busy it is (see `placement.rs`).
+    pub affinity: super::placement::Affinity,
 }
 
 pub struct Broker {
@@ -120,6 +130,9 @@ pub struct Broker {
     pub(super) pressure_released: bool,
     /// Reused by routing so that a publish allocates no target list.
     pub(super) targets: Vec<super::router::Target>,
+    pub(super) placement: super::placement::Placement,
+    /// A delivery found a connected client's output full (see [`Broker::take_output_full`]).
+    pub(super) output_full: bool,
 }
 
 impl Broker {
@@ -138,6 +151,8 @@ impl Broker {
             inbox: Vec::new(),
             targets: Vec::new(),
             pressure_released: false,
+            placement: Default::default(),
+            output_full: false,
         }
     }
 
@@ -193,8 +208,10 @@ impl Broker {
                 aliases_out: None,
                 max_packet_out: 0,
                 publishes_reliably: false,
+                affinity: Default::default(),
             }),
         );
+        self.count_conns();
     }
 
     /// Bytes arrived: decodes and handles every whole packet in `buf`, leaving a partial one.
@@ -248,6 +265,7 @@ impl Broker {
                 Ok(None) => return,
                 Ok(Some(packet)) => {
                     c.last_rx = now;
+                    c.affinity.count_packet();
                     let stats = &self.shared.stats[usize::from(self.shard)];
                     Stats::add(&stats.messages_received, 1);
                     Stats::add(&stats.bytes_received, (before - buf.len()) as u64);
@@ -394,6 +412,7 @@ impl Broker {
         };
         let before = c.out.len();
         encode_packet(packet, version, &mut c.out);
+        c.affinity.count_packet();
         let stats = &self.shared.stats[usize::from(self.shard)];
         Stats::add(&stats.messages_sent, 1);
         Stats::add(&stats.bytes_sent, (c.out.len() - before) as u64);
@@ -413,6 +432,7 @@ impl Broker {
             self.close(conn, CloseReason::SocketClosed, now);
         }
         self.conns.remove(&conn);
+        self.count_conns();
     }
 
     /// Ends a connection's life in the protocol: detaches (and maybe ends) its session,
@@ -485,6 +505,7 @@ impl Broker {
         }
         self.expire_sessions(now);
         self.check_stalls(now);
+        self.tick_placement(now);
     }
 
     /// What the shell must do; drained each turn.
@@ -522,6 +543,19 @@ impl Broker {
             self.close(conn, CloseReason::Shutdown, now);
         }
         self.send_pending_wills(now);
+    }
+
+    /// True once after a delivery found a connected client's output over
+    /// [`OUTPUT_HIGH_WATER`] and queued it: the shell should stop reading the publisher it
+    /// was reading for this turn and write first, or one turn's reads (up to the read budget
+    /// of every publisher) could overflow the queue of a subscriber on the same shard.
+    pub fn take_output_full(&mut self) -> bool {
+        std::mem::take(&mut self.output_full)
+    }
+
+    /// Whether the core still holds the connection (not closed, not moved to another shard).
+    pub fn has_conn(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
     }
 
     pub fn connection_count(&self) -> usize {

@@ -8,6 +8,7 @@ mod core;
 mod inbox;
 mod lifecycle;
 pub mod message;
+pub mod placement;
 mod pressure;
 mod publish;
 mod reload;

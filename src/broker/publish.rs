@@ -13,6 +13,8 @@ use crate::protocol::{
 
 use super::core::{Broker, ConnId, OUTPUT_HIGH_WATER};
 use super::message::{Delivery, Message, SessionKey};
+use super::placement::Spread;
+use super::router::Routed;
 use super::session::{Ack, OutState, QueueLimits, Session};
 use super::shared::{ShardMsg, Stats};
 use super::topic_alias::AliasUse;
@@ -123,19 +125,27 @@ impl Broker {
         match qos {
             QoS::AtMostOnce => {
                 if let Some(message) = message {
-                    self.publish_message(message, now);
+                    let routed = self.publish_message(message, now);
+                    self.note_route(conn, routed.spread);
                 }
             }
             QoS::AtLeastOnce => {
+                let mut spread = Spread::Nowhere;
                 let code = match (message, refused) {
-                    (Some(message), _) => match self.publish_message(message, now) {
-                        true => reason::SUCCESS,
-                        false => reason::NO_MATCHING_SUBSCRIBERS,
-                    },
+                    (Some(message), _) => {
+                        let routed = self.publish_message(message, now);
+                        spread = routed.spread;
+                        match routed.matched {
+                            true => reason::SUCCESS,
+                            false => reason::NO_MATCHING_SUBSCRIBERS,
+                        }
+                    }
                     (None, code) => code.unwrap_or(reason::UNSPECIFIED_ERROR),
                 };
                 let ack = PubResponse::with_reason(packet_id, v5_only(version, code));
                 self.send(conn, &Packet::PubAck(ack));
+                // Last: the connection may move to another shard, its PUBACK with it.
+                self.note_route(conn, spread);
             }
             QoS::ExactlyOnce => {
                 // Held until PUBREL (Mosquitto's choice among the two the standard allows), so
@@ -193,12 +203,14 @@ impl Broker {
         };
         let found = session.flow_mut().incoming_qos2.remove(&packet_id);
         session.release_idle_flow();
-        if let Some(message) = found.and_then(|p| p.message) {
-            self.publish_message(message, now);
-        }
+        let spread = match found.and_then(|p| p.message) {
+            Some(message) => self.publish_message(message, now).spread,
+            None => Spread::Nowhere,
+        };
         // An unknown id is answered with success too, as Mosquitto does: the PUBREL may be a
         // resend of one whose PUBCOMP was lost.
         self.send(conn, &Packet::PubComp(PubResponse::new(packet_id)));
+        self.note_route(conn, spread);
     }
 
     pub(super) fn on_puback(&mut self, conn: ConnId, packet_id: u16, now: Instant) {
@@ -247,9 +259,8 @@ impl Broker {
         }
     }
 
-    /// Stores (if retained) and routes a message; true when some subscription matched (even
-    /// if No Local then kept the message from its publisher, as Mosquitto counts it).
-    pub(super) fn publish_message(&mut self, message: Arc<Message>, now: Instant) -> bool {
+    /// Stores (if retained) and routes a message.
+    pub(super) fn publish_message(&mut self, message: Arc<Message>, now: Instant) -> Routed {
         if message.retain {
             let mut retained = self.shared.retained();
             if message.payload.is_empty() {
@@ -262,10 +273,12 @@ impl Broker {
         // saw its SUBACK expects the next publish to reach it).
         self.process_inbox(now);
         let mut targets = std::mem::take(&mut self.targets);
-        let reached = self
+        let matched = self
             .router
             .route(&message.topic, message.origin, &mut targets);
+        let mut spread = Spread::Nowhere;
         for target in targets.drain(..) {
+            spread = spread.and(target.key.shard);
             let qos = if self.settings.upgrade_outgoing_qos {
                 target.qos
             } else {
@@ -287,7 +300,7 @@ impl Broker {
             }
         }
         self.targets = targets;
-        reached
+        Routed { matched, spread }
     }
 
     /// Gives a delivery to a session of this shard: straight to its connection when the
@@ -316,6 +329,7 @@ impl Broker {
         };
         if !ready {
             let connected = session.conn.is_some();
+            self.output_full |= connected;
             if session.pressure() == super::session::Pressure::Pressing
                 && delivery.qos != QoS::AtMostOnce
                 && limits.max_messages > 0

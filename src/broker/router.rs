@@ -109,3 +109,12 @@ fn merge_overlaps(out: &mut Vec<Target>) {
         true
     });
 }
+
+/// What routing one message found.
+pub(super) struct Routed {
+    /// Some subscription matched (even if No Local then kept the message from its publisher,
+    /// as Mosquitto counts it).
+    pub matched: bool,
+    /// The shards of the sessions it reached.
+    pub spread: super::placement::Spread,
+}

@@ -29,6 +29,9 @@ pub struct Settings {
     pub persistent_client_expiration: Option<Duration>,
     pub upgrade_outgoing_qos: bool,
     pub connection_messages: bool,
+    /// Shards may move clients for balance and locality (`placement.rs`). Always on in the
+    /// broker; off in deterministic tests that place their clients on chosen shards.
+    pub placement: bool,
 }
 
 impl Default for Settings {
@@ -46,6 +49,7 @@ impl Default for Settings {
             persistent_client_expiration: None,
             upgrade_outgoing_qos: false,
             connection_messages: true,
+            placement: true,
         }
     }
 }
@@ -109,6 +113,7 @@ impl Settings {
                 .map(Duration::from_secs),
             upgrade_outgoing_qos: config.upgrade_outgoing_qos,
             connection_messages: config.connection_messages,
+            placement: true,
         }
     }
 }

@@ -138,6 +138,21 @@ pub struct Shared {
     pub stats: Vec<Stats>,
     /// Sessions whose backlog currently holds publishers back (see `pressure.rs`).
     pub pressing: AtomicUsize,
+    /// How busy each shard was lately (see `placement.rs`).
+    pub loads: Vec<ShardLoad>,
+}
+
+/// How busy one shard is, for placing connections; own cache lines, as the stats.
+#[derive(Default)]
+#[repr(align(128))]
+pub struct ShardLoad {
+    /// Packets per second over its last tick; written by that shard each tick (and adjusted
+    /// by a shard that moves a client to it).
+    pub packets: AtomicU64,
+    /// Connections it holds, written whenever that changes.
+    pub connections: AtomicUsize,
+    /// Connections other shards handed to it that it has not taken in yet.
+    pub incoming: AtomicUsize,
 }
 
 impl Shared {
@@ -148,6 +163,7 @@ impl Shared {
             retained: Mutex::new(RetainedStore::new()),
             stats: (0..shards.max(1)).map(|_| Stats::default()).collect(),
             pressing: AtomicUsize::new(0),
+            loads: (0..shards.max(1)).map(|_| ShardLoad::default()).collect(),
         })
     }
 

@@ -27,6 +27,18 @@ impl SessionSlab {
 
     /// Stores a session built for its new key; returns its slot.
     pub fn insert(&mut self, make: impl FnOnce(SessionKey) -> Session) -> u32 {
+        self.store(|key| Box::new(make(key)))
+    }
+
+    /// Stores a session that comes from another shard, under a key of this slab.
+    pub fn insert_boxed(&mut self, mut session: Box<Session>) -> u32 {
+        self.store(|key| {
+            session.key = key;
+            session
+        })
+    }
+
+    fn store(&mut self, make: impl FnOnce(SessionKey) -> Box<Session>) -> u32 {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -44,7 +56,7 @@ impl SessionSlab {
             slot,
             generation: entry.generation,
         };
-        entry.session = Some(Box::new(make(key)));
+        entry.session = Some(make(key));
         slot
     }
 

@@ -44,6 +44,13 @@ pub enum Control {
         peer: String,
         connect: Box<Connect>,
     },
+    /// A connected client the sending worker's core moved here (see `broker/placement.rs`).
+    Migrate {
+        stream: Stream,
+        active: Arc<AtomicUsize>,
+        input: BytesMut,
+        migrant: crate::broker::placement::Migrant,
+    },
     /// SIGHUP: new settings for the core and the listeners.
     Reload(Arc<Reload>),
     /// SIGUSR2: report this shard's subscriptions.

@@ -3,8 +3,9 @@
 //!
 //! Every listening socket is registered with every worker; whichever wakes first accepts, so
 //! connections spread over the workers without a hand-off. A connection stays on the worker
-//! that accepted it unless its CONNECT names a session another shard owns; then the socket
-//! moves there (sessions never move).
+//! that accepted it unless its CONNECT names a session another shard owns (the socket moves
+//! there), or the core moves a publisher, with its session, to the shard of its subscribers
+//! (`broker/placement.rs`).
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -178,7 +179,30 @@ impl Worker {
                         connect,
                         listener,
                         peer,
-                    } => self.transfer(conn, to, connect, listener, peer),
+                    } => {
+                        if let Some((stream, active, input)) = self.release(conn) {
+                            let msg = Control::Adopt {
+                                stream,
+                                active,
+                                input,
+                                settings: listener,
+                                peer,
+                                connect,
+                            };
+                            self.runtime.send(to, msg);
+                        }
+                    }
+                    Effect::Migrate { conn, to, migrant } => {
+                        if let Some((stream, active, input)) = self.release(conn) {
+                            let msg = Control::Migrate {
+                                stream,
+                                active,
+                                input,
+                                migrant,
+                            };
+                            self.runtime.send(to, msg);
+                        }
+                    }
                 }
             }
             let mut flush = std::mem::take(&mut self.flush);
@@ -197,7 +221,7 @@ impl Worker {
                 return;
             };
             match listener.accept() {
-                Ok((mut stream, peer)) => {
+                Ok((stream, peer)) => {
                     let settings = bound.settings.clone();
                     let active = bound.active.clone();
                     let open = active.fetch_add(1, Ordering::AcqRel) + 1;
@@ -213,27 +237,10 @@ impl Worker {
                     if self.runtime.nodelay {
                         let _ = stream.set_nodelay(true);
                     }
-                    let token = self.next_token;
-                    self.next_token += 1;
-                    if let Err(err) =
-                        self.poll
-                            .registry()
-                            .register(&mut stream, Token(token), Interest::READABLE)
-                    {
-                        log::warn!("Could not register a new connection: {err}");
-                        active.fetch_sub(1, Ordering::AcqRel);
-                        continue;
+                    match self.register(stream, active) {
+                        Ok(token) => self.broker.open(token, settings, peer, now),
+                        Err(err) => log::warn!("Could not register a new connection: {err}"),
                     }
-                    self.conns.insert(
-                        token,
-                        Box::new(Connection {
-                            stream,
-                            active,
-                            input: BytesMut::new(),
-                            want_write: false,
-                        }),
-                    );
-                    self.broker.open(token, settings, peer, now);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -277,6 +284,10 @@ impl Worker {
                     let mut input = std::mem::take(buf);
                     self.broker.input(conn, &mut input, now);
                     self.keep_leftover(conn, own, input);
+                    if !self.broker.has_conn(conn) {
+                        // Moved to another worker: the rest is read there.
+                        return;
+                    }
                     budget = budget.saturating_sub(n);
                     // Hand big cross-shard batches over now rather than at the end of the
                     // turn, and stop reading if that put another shard too far behind.
@@ -286,6 +297,7 @@ impl Worker {
                         }
                     }
                     if budget == 0
+                        || self.broker.take_output_full()
                         || self.broker.peers_congested()
                         || self.broker.reads_paused(conn)
                     {
@@ -414,53 +426,66 @@ impl Worker {
         self.broker.closed(conn, now);
     }
 
-    fn transfer(
-        &mut self,
-        conn: ConnId,
-        to: u16,
-        connect: Box<crate::protocol::Connect>,
-        settings: Arc<crate::broker::ListenerSettings>,
-        peer: String,
-    ) {
-        let Some(mut c) = self.conns.remove(&conn) else {
-            return;
-        };
+    /// Lets go of a connection that moves to another worker: what travels with it.
+    fn release(&mut self, conn: ConnId) -> Option<(Stream, Arc<AtomicUsize>, BytesMut)> {
+        let mut c = self.conns.remove(&conn)?;
         let _ = self.poll.registry().deregister(&mut c.stream);
-        self.runtime.send(
-            to,
-            Control::Adopt {
-                stream: c.stream,
-                active: c.active,
-                input: c.input,
-                settings,
-                peer,
-                connect,
-            },
-        );
+        Some((c.stream, c.active, c.input))
+    }
+
+    /// Polls a connection's socket and keeps its state here; its token. On failure the
+    /// listener's count is released.
+    fn register(&mut self, mut stream: Stream, active: Arc<AtomicUsize>) -> io::Result<ConnId> {
+        let token = self.next_token;
+        self.next_token += 1;
+        let registry = self.poll.registry();
+        if let Err(err) = registry.register(&mut stream, Token(token), Interest::READABLE) {
+            active.fetch_sub(1, Ordering::AcqRel);
+            return Err(err);
+        }
+        let connection = Connection {
+            stream,
+            active,
+            input: BytesMut::new(),
+            want_write: false,
+        };
+        self.conns.insert(token, Box::new(connection));
+        Ok(token)
+    }
+
+    /// Registers a connection another worker sent here; its token, or `None` when it cannot
+    /// be polled (the core is told, as it counts connections on their way).
+    fn take_in(&mut self, stream: Stream, active: Arc<AtomicUsize>) -> Option<ConnId> {
+        let token = self.register(stream, active);
+        if token.is_err() {
+            self.broker.conn_arrived();
+        }
+        token.ok()
+    }
+
+    /// Hands the bytes that travelled with a moved connection to the core, then reads what
+    /// arrived during the move (it raised no edge here).
+    fn resume_input(&mut self, token: ConnId, mut input: BytesMut, now: Instant) {
+        if !input.is_empty() {
+            self.broker.input(token, &mut input, now);
+            if let Some(c) = self.conns.get_mut(&token) {
+                c.input = input;
+            }
+        }
+        self.read_or_defer(token, true, now);
     }
 
     fn take_control(&mut self, now: Instant) {
         while let Ok(msg) = self.control.try_recv() {
             match msg {
                 Control::Adopt {
-                    mut stream,
+                    stream,
                     active,
-                    mut input,
+                    input,
                     settings,
                     peer,
                     connect,
                 } => {
-                    let token = self.next_token;
-                    self.next_token += 1;
-                    if self
-                        .poll
-                        .registry()
-                        .register(&mut stream, Token(token), Interest::READABLE)
-                        .is_err()
-                    {
-                        active.fetch_sub(1, Ordering::AcqRel);
-                        continue;
-                    }
                     // A reload may have passed the connection on its way: take the
                     // listener's current settings (its counter names the listener).
                     let settings = self
@@ -468,25 +493,23 @@ impl Worker {
                         .iter()
                         .find(|(_, b)| Arc::ptr_eq(&b.active, &active))
                         .map_or(settings, |(_, b)| b.settings.clone());
-                    let leftover = !input.is_empty();
-                    self.conns.insert(
-                        token,
-                        Box::new(Connection {
-                            stream,
-                            active,
-                            input: BytesMut::new(),
-                            want_write: false,
-                        }),
-                    );
+                    let Some(token) = self.take_in(stream, active) else {
+                        continue;
+                    };
                     self.broker.adopt(token, settings, peer, connect, now);
-                    if leftover {
-                        self.broker.input(token, &mut input, now);
-                        if let Some(c) = self.conns.get_mut(&token) {
-                            c.input = input;
-                        }
-                    }
-                    // Bytes that arrived during the move raised no edge here: read now.
-                    self.read(token, true, now);
+                    self.resume_input(token, input, now);
+                }
+                Control::Migrate {
+                    stream,
+                    active,
+                    input,
+                    migrant,
+                } => {
+                    let Some(token) = self.take_in(stream, active) else {
+                        continue;
+                    };
+                    self.broker.adopt_migrant(token, migrant, now);
+                    self.resume_input(token, input, now);
                 }
                 Control::Reload(reload) => {
                     for (_, bound) in &mut self.listeners {

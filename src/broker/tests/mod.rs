@@ -9,6 +9,7 @@
 
 mod connect;
 mod packets;
+mod placement;
 mod qos;
 mod retained;
 mod session;
@@ -40,6 +41,8 @@ pub(super) enum Event {
     Close(ConnId),
     /// [`Effect::Transfer`]: the connection `conn` went to shard `to`, adopted there as `new`.
     Transfer { conn: ConnId, to: u16, new: ConnId },
+    /// [`Effect::Migrate`]: the connected client `conn` moved to shard `to`, as `new`.
+    Migrate { conn: ConnId, to: u16, new: ConnId },
 }
 
 /// The client end of a fake connection.
@@ -65,6 +68,9 @@ pub(super) struct World {
     /// A transferred connection's old id → its id on the new shard.
     moved: HashMap<ConnId, ConnId>,
     events: Vec<Event>,
+    /// While `Some`, connections leaving a shard wait here, in order, as in the control
+    /// channels between workers (see [`World::hold_moves`]).
+    held: Option<Vec<(usize, Effect)>>,
 }
 
 impl World {
@@ -81,7 +87,14 @@ impl World {
         World::with(1, settings, ListenerSettings::default())
     }
 
-    pub fn with(shards: usize, settings: Settings, listener: ListenerSettings) -> World {
+    /// Clients stay on the shards the test opens them on (see [`World::with_placement`]).
+    pub fn with(shards: usize, mut settings: Settings, listener: ListenerSettings) -> World {
+        settings.placement = false;
+        World::with_placement(shards, settings, listener)
+    }
+
+    /// As [`World::with`], with the placement the settings say: shards may move clients.
+    pub fn with_placement(shards: usize, settings: Settings, listener: ListenerSettings) -> World {
         let shared = Shared::new(shards);
         let settings = Arc::new(settings);
         let brokers = (0..shards)
@@ -97,6 +110,7 @@ impl World {
             clients: HashMap::new(),
             moved: HashMap::new(),
             events: Vec::new(),
+            held: None,
         }
     }
 
@@ -355,13 +369,38 @@ impl World {
                 self.brokers[shard].take_flush_list(&mut flush);
                 for effect in self.brokers[shard].take_effects() {
                     any = true;
-                    self.apply(shard, effect, now);
+                    match (&mut self.held, effect) {
+                        (
+                            Some(held),
+                            effect @ (Effect::Transfer { .. } | Effect::Migrate { .. }),
+                        ) => {
+                            // The shell hands this turn's batches over before the connection.
+                            self.brokers[shard].flush_outbox();
+                            held.push((shard, effect));
+                        }
+                        (_, effect) => self.apply(shard, effect, now),
+                    }
                 }
             }
             if !any {
                 return;
             }
         }
+    }
+
+    /// From now on, connections moving between shards stay in transit until
+    /// [`World::release_moves`].
+    pub fn hold_moves(&mut self) {
+        self.held.get_or_insert_with(Vec::new);
+    }
+
+    /// Delivers the connections in transit, in the order they left.
+    pub fn release_moves(&mut self) {
+        let now = self.now();
+        for (shard, effect) in self.held.take().unwrap_or_default() {
+            self.apply(shard, effect, now);
+        }
+        self.settle();
     }
 
     fn apply(&mut self, shard: usize, effect: Effect, now: Instant) {
@@ -409,6 +448,36 @@ impl World {
                         c.input = leftover;
                     }
                 }
+            }
+            Effect::Migrate { conn, to, migrant } => self.migrate(shard, conn, to, migrant, now),
+        }
+    }
+
+    fn migrate(
+        &mut self,
+        shard: usize,
+        conn: ConnId,
+        to: u16,
+        migrant: super::placement::Migrant,
+        now: Instant,
+    ) {
+        // As the shell does: this turn's cross-shard batches are handed over before the
+        // connection, so the new shard delivers what the client published earlier first.
+        self.brokers[shard].flush_outbox();
+        let new = self.next_conn;
+        self.next_conn += 1;
+        let mut client = self.clients.remove(&conn).expect("known connection");
+        client.shard = usize::from(to);
+        let mut leftover = std::mem::take(&mut client.input);
+        self.clients.insert(new, client);
+        self.moved.insert(conn, new);
+        self.events.push(Event::Migrate { conn, to, new });
+        let target = &mut self.brokers[usize::from(to)];
+        target.adopt_migrant(new, migrant, now);
+        if !leftover.is_empty() {
+            target.input(new, &mut leftover, now);
+            if let Some(c) = self.clients.get_mut(&new) {
+                c.input = leftover;
             }
         }
     }
