@@ -29,9 +29,10 @@ use std::time::Instant;
 
 use rustc_hash::FxHashMap;
 
-use super::core::{Broker, Conn, ConnId, Effect, Phase};
+use super::core::{Broker, CloseReason, Conn, ConnId, Effect, Phase};
 use super::session::{Pressure, Session};
 use super::shared::{Owner, Shared};
+use crate::config::logging::target::NOTICE;
 
 /// Routed publishes per decision.
 pub const WINDOW: u16 = 512;
@@ -246,6 +247,32 @@ impl Broker {
         }
     }
 
+    /// A client in transit whose connection was lost on the way (closed before the shell let
+    /// go of it, or not pollable where it arrived): its session stays here as if the
+    /// connection had closed (will, expiry), so the registry never names a session that no
+    /// shard holds.
+    pub fn migrant_lost(&mut self, migrant: Migrant, now: Instant) {
+        let Migrant { mut session, .. } = migrant;
+        let client_id = session.client_id.clone();
+        session.conn = None;
+        let slot = self.sessions.insert_boxed(session);
+        self.placement.forwards.remove(&client_id);
+        let owner = Owner {
+            shard: self.shard,
+            slot,
+        };
+        self.shared.registry().insert(client_id.clone(), owner);
+        if self.settings.connection_messages {
+            log::info!(target: NOTICE, "Client {client_id} closed its connection.");
+        }
+        self.detach_session(slot, CloseReason::SocketClosed, now);
+    }
+
+    /// A connection sent to shard `to` (a transfer or a move) never left: the shell lost it.
+    pub fn move_failed(&self, to: u16) {
+        self.uncount_incoming(to);
+    }
+
     /// A connection is on its way from here to `to` (counted there until taken in).
     pub(super) fn send_conn(&self, to: u16) {
         if let Some(l) = self.shared.loads.get(usize::from(to)) {
@@ -256,7 +283,11 @@ impl Broker {
     /// A connection another shard sent arrived (or was lost on the way: the shell could not
     /// take it in).
     pub fn conn_arrived(&self) {
-        if let Some(l) = self.shared.loads.get(usize::from(self.shard)) {
+        self.uncount_incoming(self.shard);
+    }
+
+    fn uncount_incoming(&self, shard: u16) {
+        if let Some(l) = self.shared.loads.get(usize::from(shard)) {
             let _ = l
                 .incoming
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));

@@ -180,28 +180,35 @@ impl Worker {
                         listener,
                         peer,
                     } => {
-                        if let Some((stream, active, input)) = self.release(conn) {
-                            let msg = Control::Adopt {
-                                stream,
-                                active,
-                                input,
-                                settings: listener,
-                                peer,
-                                connect,
-                            };
-                            self.runtime.send(to, msg);
-                        }
+                        let Some((stream, active, input)) = self.release(conn) else {
+                            // Closed in this turn, after its CONNECT was read.
+                            self.broker.move_failed(to);
+                            continue;
+                        };
+                        let msg = Control::Adopt {
+                            stream,
+                            active,
+                            input,
+                            settings: listener,
+                            peer,
+                            connect,
+                        };
+                        self.runtime.send(to, msg);
                     }
                     Effect::Migrate { conn, to, migrant } => {
-                        if let Some((stream, active, input)) = self.release(conn) {
-                            let msg = Control::Migrate {
-                                stream,
-                                active,
-                                input,
-                                migrant,
-                            };
-                            self.runtime.send(to, msg);
-                        }
+                        let Some((stream, active, input)) = self.release(conn) else {
+                            // Closed in this turn, after the core let go of it.
+                            self.broker.move_failed(to);
+                            self.broker.migrant_lost(migrant, now);
+                            continue;
+                        };
+                        let msg = Control::Migrate {
+                            stream,
+                            active,
+                            input,
+                            migrant,
+                        };
+                        self.runtime.send(to, msg);
                     }
                 }
             }
@@ -506,6 +513,7 @@ impl Worker {
                     migrant,
                 } => {
                     let Some(token) = self.take_in(stream, active) else {
+                        self.broker.migrant_lost(migrant, now);
                         continue;
                     };
                     self.broker.adopt_migrant(token, migrant, now);

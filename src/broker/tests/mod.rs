@@ -464,6 +464,12 @@ impl World {
         // As the shell does: this turn's cross-shard batches are handed over before the
         // connection, so the new shard delivers what the client published earlier first.
         self.brokers[shard].flush_outbox();
+        if !self.clients[&conn].open {
+            // The socket died before the shell let go of it.
+            self.brokers[shard].move_failed(to);
+            self.brokers[shard].migrant_lost(migrant, now);
+            return;
+        }
         let new = self.next_conn;
         self.next_conn += 1;
         let mut client = self.clients.remove(&conn).expect("known connection");

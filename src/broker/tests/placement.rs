@@ -294,3 +294,44 @@ fn a_connect_for_a_client_in_transit_takes_over_its_session_on_the_new_shard() {
     take_deliveries(&mut w, &mut pairs[..1]);
     assert_eq!(pairs[0].received, in_order(sent));
 }
+
+#[test]
+fn a_client_whose_connection_dies_in_transit_ends_as_any_closed_connection() {
+    let mut w = placing(2);
+    let mut pairs = crossing_pairs(&mut w, 2, 1);
+    let watcher = w.online(0, "watcher", V311, true);
+    w.subscribe(watcher, "wills/#", 0);
+    w.pump();
+    // p0 (shard 1) reconnects with a will; it keeps shard 1 (the counts stay even).
+    w.disconnect(pairs[0].publisher);
+    let mut connect = connect_packet("p0", V311, true, 60);
+    connect.will = Some(will("wills/p0", "gone", QoS::AtMostOnce, false));
+    pairs[0].publisher = w.connect_with(1, connect);
+    assert_eq!(w.connack(pairs[0].publisher).code, 0);
+    assert_eq!(w.shard_of(pairs[0].publisher), 1);
+    w.tick();
+    for _ in 0..WINDOW / 6 {
+        qos1_round(&mut w, &mut pairs);
+    }
+    w.at_millis(100);
+    w.tick();
+    w.hold_moves();
+    let p0 = &mut pairs[0];
+    loop {
+        p0.sent += 1;
+        w.publish(p0.publisher, msg(&p0.topic, "x").qos1(id(p0.sent)));
+        if w.held.as_ref().is_some_and(|h| !h.is_empty()) {
+            break;
+        }
+        assert_eq!(w.recv(p0.publisher), vec![puback(id(p0.sent))]);
+    }
+    // The socket dies before the shell lets go of it.
+    w.drop_conn(p0.publisher);
+    w.release_moves();
+    w.pump();
+    assert_eq!(w.recv(watcher), vec![msg("wills/p0", "gone").packet()]);
+    assert!(w.shared.registry().get("p0").is_none(), "the session ended");
+    // The client id is free: a new connection is accepted (and not sent round in circles).
+    let again = w.connect(0, "p0", V311, true, 60);
+    assert_eq!(w.connack(again).code, 0);
+}
