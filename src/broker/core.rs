@@ -131,8 +131,8 @@ pub struct Broker {
     /// Reused by routing so that a publish allocates no target list.
     pub(super) targets: Vec<super::router::Target>,
     pub(super) placement: super::placement::Placement,
-    /// A delivery found a connected client's output full (see [`Broker::take_output_full`]).
-    pub(super) output_full: bool,
+    /// Publishers waiting for full outputs of this shard (see `pressure.rs`).
+    pub(super) local: super::pressure::LocalPressure,
 }
 
 impl Broker {
@@ -152,7 +152,7 @@ impl Broker {
             targets: Vec::new(),
             pressure_released: false,
             placement: Default::default(),
-            output_full: false,
+            local: Default::default(),
         }
     }
 
@@ -269,7 +269,9 @@ impl Broker {
                     let stats = &self.shared.stats[usize::from(self.shard)];
                     Stats::add(&stats.messages_received, 1);
                     Stats::add(&stats.bytes_received, (before - buf.len()) as u64);
+                    let publishes = matches!(packet, Packet::Publish(_) | Packet::PubRel(_));
                     self.handle_packet(conn, packet, now);
+                    self.wait_for_full_output(conn, publishes, now);
                 }
                 Err(err) => {
                     self.decode_failed(conn, err, now);
@@ -433,6 +435,7 @@ impl Broker {
         }
         self.conns.remove(&conn);
         self.count_conns();
+        self.forget_output_waits(conn);
     }
 
     /// Ends a connection's life in the protocol: detaches (and maybe ends) its session,
@@ -530,6 +533,7 @@ impl Broker {
 
     /// The shell drained the output buffer: queued deliveries may go out now.
     pub fn output_drained(&mut self, conn: ConnId, now: Instant) {
+        self.local.stalled.remove(&conn);
         if let Some(slot) = self.conns.get(&conn).and_then(|c| c.session) {
             self.pump(slot, now);
             self.note_progress(slot, now);
@@ -543,14 +547,6 @@ impl Broker {
             self.close(conn, CloseReason::Shutdown, now);
         }
         self.send_pending_wills(now);
-    }
-
-    /// True once after a delivery found a connected client's output over
-    /// [`OUTPUT_HIGH_WATER`] and queued it: the shell should stop reading the publisher it
-    /// was reading for this turn and write first, or one turn's reads (up to the read budget
-    /// of every publisher) could overflow the queue of a subscriber on the same shard.
-    pub fn take_output_full(&mut self) -> bool {
-        std::mem::take(&mut self.output_full)
     }
 
     /// Whether the core still holds the connection (not closed, not moved to another shard).

@@ -31,7 +31,7 @@ use rustc_hash::FxHashMap;
 
 use super::core::{Broker, CloseReason, Conn, ConnId, Effect, Phase};
 use super::session::{Pressure, Session};
-use super::shared::{Owner, Shared};
+use super::shared::{Owner, Shared, LINK_HIGH_WATER};
 use crate::config::logging::target::NOTICE;
 
 /// Routed publishes per decision.
@@ -104,6 +104,8 @@ pub(super) struct Placement {
     forwards: FxHashMap<Arc<str>, Forward>,
     /// This shard's packet counters at the last tick.
     mark: u64,
+    /// This shard's count of dropped messages at the last tick.
+    dropped_mark: u64,
     last_tick: Option<Instant>,
 }
 
@@ -162,12 +164,14 @@ impl Broker {
 
     /// Whether a client handling `load` packets/s may move from here to `to`: both shards'
     /// figures must be known, and `to` must not end up with more than 2/3 of the two shards'
-    /// packets. A subscriber that many publishers feed keeps them spread over the shards
-    /// (its shard already does the writing); pairs converge to one shard per pair.
+    /// packets, nor be overloaded. A subscriber that many publishers feed keeps them spread
+    /// over the shards (its shard already does the writing); pairs converge to one shard per
+    /// pair.
     fn fits(&self, to: u16, load: u64) -> bool {
         let here = self.shared.load(self.shard);
         let there = self.shared.load(to);
-        there > 0 && here >= load && (there + load) * 3 <= (here + there) * 2
+        let balanced = there > 0 && here >= load && (there + load) * 3 <= (here + there) * 2;
+        balanced && !self.shared.overloaded(to)
     }
 
     /// Hands a connection and its session to shard `to`, if nothing ties them here.
@@ -191,18 +195,22 @@ impl Broker {
         };
         self.count_conns();
         self.send_conn(to);
+        self.forget_output_waits(conn);
         conn_state.affinity = Affinity::default();
         conn_state.session = None;
         conn_state.flush_listed = false;
         self.placement
             .forwards
             .insert(session.client_id.clone(), Forward { to, slot });
+        log::debug!(
+            "Client {} moves to worker {to}: its subscribers are there (packets/s: {} here, {} \
+             there, {load} its own).",
+            session.client_id,
+            self.shared.load(self.shard),
+            self.shared.load(to),
+        );
         // Until the next tick measures again, count the load as moved.
         self.shared.shift_load(self.shard, to, load);
-        log::debug!(
-            "Client {} moves to worker {to}: its subscribers are there.",
-            session.client_id
-        );
         self.effects.push(Effect::Migrate {
             conn,
             to,
@@ -324,9 +332,10 @@ impl Broker {
 
     /// Each tick: this shard's load and every connection's rate over the time since the last.
     pub(super) fn tick_placement(&mut self, now: Instant) {
-        let stats = self.stats();
+        let stats = &self.shared.stats[usize::from(self.shard)];
         let total = stats.messages_received.load(Ordering::Relaxed)
             + stats.messages_sent.load(Ordering::Relaxed);
+        let dropped = stats.publish_dropped.load(Ordering::Relaxed);
         let packets = total.saturating_sub(self.placement.mark);
         self.placement.mark = total;
         let elapsed = self
@@ -339,8 +348,11 @@ impl Broker {
             return;
         };
         let per_second = |n: u64| (n as f64 / elapsed.as_secs_f64()) as u64;
+        let dropping = dropped != self.placement.dropped_mark;
+        self.placement.dropped_mark = dropped;
         if let Some(l) = self.shared.loads.get(usize::from(self.shard)) {
             l.packets.store(per_second(packets), Ordering::Relaxed);
+            l.dropping.store(dropping, Ordering::Relaxed);
         }
         for c in self.conns.values_mut() {
             let a = &mut c.affinity;
@@ -367,6 +379,21 @@ impl Shared {
         self.loads
             .get(usize::from(shard))
             .map_or(0, |l| l.packets.load(Ordering::Relaxed))
+    }
+
+    /// Whether a shard is past what it can do: it dropped messages over its last tick (a
+    /// subscriber's queue overflowed), or its inbox is far behind. Its packet count then
+    /// shows what it managed, not what it was asked, and it takes no more clients.
+    fn overloaded(&self, shard: u16) -> bool {
+        let dropping = self
+            .loads
+            .get(usize::from(shard))
+            .is_some_and(|l| l.dropping.load(Ordering::Relaxed));
+        let behind = self
+            .links
+            .get(usize::from(shard))
+            .is_some_and(|l| l.backlog() > LINK_HIGH_WATER / 4);
+        dropping || behind
     }
 
     /// Counts a client's packets as moved from one shard to another, until their next ticks

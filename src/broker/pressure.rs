@@ -2,7 +2,17 @@
 //! publishers' TCP buffers instead of overflowing a subscriber's queue (where
 //! `max_queued_messages` would drop them, as Mosquitto does).
 //!
-//! A connected session whose queue holds more than half its limit of QoS 1/2 messages
+//! Two mechanisms. *Local*, any QoS: a PUBLISH whose delivery finds a subscriber's output
+//! (on the same shard) over `OUTPUT_HIGH_WATER` makes its publisher wait, unread, until that
+//! output is down to half, or has not shrunk for [`OUTPUT_STALL`] (then nobody waits for it
+//! again until it drains, and its queue drops what overflows, as Mosquitto's would). Without
+//! it, one loop turn could read a whole read budget of every publisher into the queue of a
+//! subscriber on the same shard, and QoS 0 messages were dropped that the subscriber would
+//! have taken a moment later (deliveries from other shards wait in their links instead, see
+//! `Broker::peers_congested`).
+//!
+//! *Pressing*, QoS 1/2, broker-wide: a connected session whose queue holds more than half its
+//! limit of QoS 1/2 messages
 //! "presses": while any session in the broker presses, the shells stop reading connections
 //! that publish QoS 1/2 (acknowledgements from everybody else still flow, which is what
 //! drains the queues). A session that presses but makes no progress for [`STALL_AFTER`]
@@ -12,8 +22,32 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::core::{Broker, ConnId};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::core::{Broker, ConnId, OUTPUT_HIGH_WATER};
 use super::session::Pressure;
+
+/// How long a publisher waits for a subscriber's output that does not shrink.
+pub const OUTPUT_STALL: Duration = Duration::from_millis(200);
+
+/// Publishers waiting for full outputs of their shard (the local mechanism above).
+#[derive(Default)]
+pub(super) struct LocalPressure {
+    /// A delivery of the message being routed found this connection's output full.
+    pub full_output: Option<ConnId>,
+    /// Publisher → the output it waits for.
+    waits: FxHashMap<ConnId, OutputWait>,
+    /// Outputs that did not shrink for [`OUTPUT_STALL`] while a publisher waited: nobody
+    /// waits for them again until they drain.
+    pub stalled: FxHashSet<ConnId>,
+}
+
+struct OutputWait {
+    on: ConnId,
+    /// Its length when last seen shrinking, and when.
+    len: usize,
+    since: Instant,
+}
 
 /// How long a pressing session may go without progress before it is ignored.
 pub const STALL_AFTER: Duration = Duration::from_secs(1);
@@ -136,14 +170,71 @@ impl Broker {
         std::mem::take(&mut self.pressure_released)
     }
 
-    /// Whether some session anywhere holds publishers back.
+    /// Whether some session anywhere, or some output here, holds publishers back.
     pub fn any_pressure(&self) -> bool {
-        self.shared.pressing.load(Ordering::Acquire) > 0
+        self.shared.pressing.load(Ordering::Acquire) > 0 || !self.local.waits.is_empty()
     }
 
-    /// Whether the shell should leave this connection's input unread for now: it publishes
-    /// QoS 1/2 messages and some subscriber's queue is pressing.
-    pub fn reads_paused(&self, conn: ConnId) -> bool {
+    /// After a packet of `conn` was handled: if it was a publish whose delivery found a
+    /// subscriber's output full, `conn` waits for that output.
+    pub(super) fn wait_for_full_output(&mut self, conn: ConnId, publishes: bool, now: Instant) {
+        let Some(on) = self.local.full_output.take() else {
+            return;
+        };
+        if !publishes || on == conn {
+            return;
+        }
+        let len = self.conns.get(&on).map_or(0, |c| c.out.len());
+        self.local.waits.entry(conn).or_insert(OutputWait {
+            on,
+            len,
+            since: now,
+        });
+    }
+
+    /// Whether `conn` still waits for an output (ending the wait when it need not).
+    fn waits_for_output(&mut self, conn: ConnId, now: Instant) -> bool {
+        let Some(wait) = self.local.waits.get_mut(&conn) else {
+            return false;
+        };
+        if let Some(len) = self
+            .conns
+            .get(&wait.on)
+            .map(|c| c.out.len())
+            .filter(|&len| len >= OUTPUT_HIGH_WATER / 2)
+        {
+            if len < wait.len {
+                wait.len = len;
+                wait.since = now;
+            }
+            if now.saturating_duration_since(wait.since) < OUTPUT_STALL {
+                return true;
+            }
+            let on = wait.on;
+            log::debug!(
+                "Client {} is not reading; its output no longer holds publishers back.",
+                self.describe(on)
+            );
+            self.local.stalled.insert(on);
+        }
+        self.local.waits.remove(&conn);
+        false
+    }
+
+    /// The connection is gone from this shard: it waits for nothing, and nobody for it
+    /// (waits for it end when next looked at).
+    pub(super) fn forget_output_waits(&mut self, conn: ConnId) {
+        self.local.waits.remove(&conn);
+        self.local.stalled.remove(&conn);
+    }
+
+    /// Whether the shell should leave this connection's input unread for now: it waits for
+    /// a full output of this shard, or it publishes QoS 1/2 messages and some subscriber's
+    /// queue is pressing.
+    pub fn reads_paused(&mut self, conn: ConnId, now: Instant) -> bool {
+        if self.waits_for_output(conn, now) {
+            return true;
+        }
         if self.shared.pressing.load(Ordering::Acquire) == 0 {
             return false;
         }

@@ -91,7 +91,7 @@ impl Broker {
         let oversize = limit > 0 && publish.payload.len() > limit as usize;
         let refused = if oversize {
             Some(reason::PACKET_TOO_LARGE)
-        } else if !may_publish_to(&publish.topic) {
+        } else if !super::topic::client_may_publish_to(&publish.topic) {
             log::info!(
                 "Denied PUBLISH from {} (q{}, r{}, m{}, '{}', ... ({} bytes))",
                 self.describe(conn),
@@ -272,6 +272,8 @@ impl Broker {
         // Subscriptions made on other shards must be visible before routing (a client that
         // saw its SUBACK expects the next publish to reach it).
         self.process_inbox(now);
+        // Only this message's own deliveries make its publisher wait for an output.
+        self.local.full_output = None;
         let mut targets = std::mem::take(&mut self.targets);
         let matched = self
             .router
@@ -314,14 +316,20 @@ impl Broker {
         let Some(session) = self.sessions.get_mut(slot) else {
             return;
         };
-        let ready = match session.conn.and_then(|c| self.conns.get(&c)) {
+        let ready = match session
+            .conn
+            .and_then(|id| self.conns.get(&id).map(|c| (id, c)))
+        {
             None => {
                 if delivery.qos == QoS::AtMostOnce && !queue_qos0 {
                     return;
                 }
                 false
             }
-            Some(c) => {
+            Some((id, c)) => {
+                if c.out.len() >= OUTPUT_HIGH_WATER && !self.local.stalled.contains(&id) {
+                    self.local.full_output = Some(id);
+                }
                 c.out.len() < OUTPUT_HIGH_WATER
                     && session.queue_len() == 0
                     && (delivery.qos == QoS::AtMostOnce || session.has_inflight_room())
@@ -329,7 +337,6 @@ impl Broker {
         };
         if !ready {
             let connected = session.conn.is_some();
-            self.output_full |= connected;
             if session.pressure() == super::session::Pressure::Pressing
                 && delivery.qos != QoS::AtMostOnce
                 && limits.max_messages > 0
@@ -551,31 +558,6 @@ fn incoming_message(publish: &mut Publish, origin: SessionKey, now: Instant) -> 
 /// order the publisher sent them.
 pub(super) fn forwarded_properties(p: &Properties) -> Bytes {
     crate::protocol::forwarded_properties(p)
-}
-
-/// Clients may not publish into the broker's own `$SYS` tree (but for bridge state
-/// notifications) nor to a shared-subscription name.
-fn may_publish_to(topic: &str) -> bool {
-    if let Some(rest) = topic.strip_prefix("$SYS/") {
-        let mut levels = rest.split('/');
-        return matches!(
-            (
-                levels.next(),
-                levels.next(),
-                levels.next(),
-                levels.next(),
-                levels.next()
-            ),
-            (
-                Some("broker"),
-                Some("connection"),
-                Some(_),
-                Some("state"),
-                None
-            )
-        );
-    }
-    !topic.starts_with("$share/")
 }
 
 /// A packet's size as Mosquitto compares it with a Maximum Packet Size: the remaining length

@@ -149,6 +149,8 @@ pub struct ShardLoad {
     /// Packets per second over its last tick; written by that shard each tick (and adjusted
     /// by a shard that moves a client to it).
     pub packets: AtomicU64,
+    /// It dropped messages over its last tick.
+    pub dropping: AtomicBool,
     /// Connections it holds, written whenever that changes.
     pub connections: AtomicUsize,
     /// Connections other shards handed to it that it has not taken in yet.

@@ -47,6 +47,31 @@ pub fn valid_topic_name(topic: &str) -> bool {
     separators <= MAX_TOPIC_SEPARATORS
 }
 
+/// Clients may not publish into the broker's own `$SYS` tree (but for bridge state
+/// notifications) nor to a shared-subscription name.
+pub fn client_may_publish_to(topic: &str) -> bool {
+    if let Some(rest) = topic.strip_prefix("$SYS/") {
+        let mut levels = rest.split('/');
+        return matches!(
+            (
+                levels.next(),
+                levels.next(),
+                levels.next(),
+                levels.next(),
+                levels.next()
+            ),
+            (
+                Some("broker"),
+                Some("connection"),
+                Some(_),
+                Some("state"),
+                None
+            )
+        );
+    }
+    !topic.starts_with("$share/")
+}
+
 /// Checks a Topic Filter as used in SUBSCRIBE/UNSUBSCRIBE: non-empty, at most
 /// 65535 bytes, `+` must occupy a whole level, `#` must occupy the whole last
 /// level [MQTT-4.7.1-1, MQTT-4.7.1-2], no U+0000, and at most

@@ -304,9 +304,8 @@ impl Worker {
                         }
                     }
                     if budget == 0
-                        || self.broker.take_output_full()
                         || self.broker.peers_congested()
-                        || self.broker.reads_paused(conn)
+                        || self.broker.reads_paused(conn, now)
                     {
                         // Edge-triggered: no new event will come for what is left.
                         self.read_again.push(conn);
@@ -364,7 +363,7 @@ impl Worker {
     /// publisher flood then waits in the kernel's socket buffers (and TCP slows the senders)
     /// instead of in our memory.
     fn read_or_defer(&mut self, conn: ConnId, to_end: bool, now: Instant) {
-        if self.broker.peers_congested() || self.broker.reads_paused(conn) {
+        if self.broker.peers_congested() || self.broker.reads_paused(conn, now) {
             self.read_again.push(conn);
         } else {
             self.read(conn, to_end, now);

@@ -353,6 +353,14 @@ impl World {
         self.clients[&self.resolve(conn)].shard
     }
 
+    /// Whether the shell would leave the connection unread now (back-pressure).
+    pub fn paused(&mut self, conn: ConnId) -> bool {
+        let conn = self.resolve(conn);
+        let now = self.now();
+        let shard = self.clients[&conn].shard;
+        self.brokers[shard].reads_paused(conn, now)
+    }
+
     /// What the core asked of the shell since the last call.
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)

@@ -418,15 +418,12 @@ fn a_slow_subscriber_pauses_reliable_publishers_until_it_catches_up() {
         w.publish(p, msg("t", &i.to_string()).qos1(i));
     }
     // One in flight and two queued: half the queue limit, the publisher waits.
-    assert!(w.brokers[0].reads_paused(p));
-    assert!(
-        !w.brokers[0].reads_paused(s),
-        "the subscriber's acks must still be read"
-    );
+    assert!(w.paused(p));
+    assert!(!w.paused(s), "the subscriber's acks must still be read");
     assert_eq!(w.recv(s), vec![msg("t", "1").qos1(1).packet()]);
     w.send(s, &puback(1));
     w.send(s, &puback(2));
-    assert!(!w.brokers[0].reads_paused(p), "caught up: publishers go on");
+    assert!(!w.paused(p), "caught up: publishers go on");
     assert_eq!(w.dropped(), 0);
 }
 
@@ -442,10 +439,56 @@ fn a_subscriber_that_never_acknowledges_stops_holding_publishers_back() {
     for i in 1..=3u16 {
         w.publish(p, msg("t", &i.to_string()).qos1(i));
     }
-    assert!(w.brokers[0].reads_paused(p));
+    assert!(w.paused(p));
     w.tick_at(2);
+    assert!(!w.paused(p), "a stalled subscriber holds nobody back");
+}
+
+#[test]
+fn a_full_output_holds_back_the_publisher_that_feeds_it_until_it_drains() {
+    let mut w = World::new();
+    let (s, p) = pair(&mut w, 0);
+    let payload = "x".repeat(1024);
+    // The subscriber reads nothing: its output fills up to the high water.
+    let mut sent = 0;
+    while !w.paused(p) {
+        w.publish(p, msg("t", &payload));
+        sent += 1;
+        assert!(sent < 1000, "the publisher was never held back");
+    }
+    assert!(w.pending_output(s) >= crate::broker::OUTPUT_HIGH_WATER);
+    assert!(!w.paused(s), "the subscriber itself is read");
+    // It reads (the last message was queued, and follows once the output drained): the
+    // publisher goes on, and nothing was dropped meanwhile.
+    let got = w.recv(s).len() + w.recv(s).len();
+    assert_eq!(got, sent);
+    assert!(!w.paused(p));
+    assert_eq!(w.dropped(), 0);
+}
+
+#[test]
+fn an_output_that_does_not_shrink_stops_holding_its_publisher_back() {
+    let mut w = World::new();
+    let (s, p) = pair(&mut w, 0);
+    let payload = "x".repeat(1024);
+    for _ in 0..300 {
+        w.publish(p, msg("t", &payload));
+    }
+    assert!(w.paused(p));
+    w.at_millis(150);
+    assert!(w.paused(p), "still within the grace period");
+    w.at_millis(250);
     assert!(
-        !w.brokers[0].reads_paused(p),
-        "a stalled subscriber holds nobody back"
+        !w.paused(p),
+        "a subscriber that reads nothing holds nobody back"
     );
+    // Nor does it again until its output drains (its queue drops what overflows).
+    for _ in 0..10 {
+        w.publish(p, msg("t", &payload));
+    }
+    assert!(!w.paused(p));
+    w.recv(s);
+    w.publish(p, msg("t", &payload));
+    w.publish(p, msg("t", &payload));
+    assert!(!w.paused(p), "drained: below the high water again");
 }
