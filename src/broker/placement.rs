@@ -66,10 +66,10 @@ pub struct Affinity {
     /// Publishes of this window that reached only `shard`, and the others.
     hits: u16,
     misses: u16,
-    /// Packets in and out since the last tick.
+    /// Packets in and out since the window started.
     packets: u32,
-    /// Packets in and out per second, as of the last tick.
-    rate: u32,
+    /// When the window started: milliseconds since the shard's [`Placement::epoch`].
+    started_ms: u32,
 }
 
 impl Affinity {
@@ -107,9 +107,17 @@ pub(super) struct Placement {
     /// This shard's count of dropped messages at the last tick.
     dropped_mark: u64,
     last_tick: Option<Instant>,
+    /// The first time the shard was told, for the connections' compact window times.
+    epoch: Option<Instant>,
 }
 
 impl Placement {
+    /// Milliseconds since the epoch, wrapping after 49 days (windows are far shorter).
+    fn millis(&mut self, now: Instant) -> u32 {
+        let epoch = *self.epoch.get_or_insert(now);
+        now.saturating_duration_since(epoch).as_millis() as u32
+    }
+
     /// The shard a CONNECT for `client_id` must go to because the client moved away and its
     /// new shard has not taken it in yet. `registry` is the locked client registry.
     pub(super) fn forward_to(
@@ -135,14 +143,19 @@ impl Placement {
 impl Broker {
     /// Records where one of the connection's publishes went; moves the connection when the
     /// window says it belongs elsewhere.
-    pub(super) fn note_route(&mut self, conn: ConnId, spread: Spread) {
+    pub(super) fn note_route(&mut self, conn: ConnId, spread: Spread, now: Instant) {
         if spread == Spread::Nowhere || self.outbox.len() < 2 || !self.settings.placement {
             return;
         }
+        let now_ms = self.placement.millis(now);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         let a = &mut c.affinity;
+        if a.hits + a.misses == 0 {
+            a.started_ms = now_ms;
+            a.packets = 0;
+        }
         match spread {
             Spread::One(s) if s != self.shard && (a.hits == 0 || a.shard == s) => {
                 a.shard = s;
@@ -153,12 +166,16 @@ impl Broker {
         if a.hits + a.misses < WINDOW {
             return;
         }
-        let (to, hits, rate) = (a.shard, a.hits, a.rate);
+        // Its packets per second over the window: what it would take to `to`, as of now (the
+        // shards' loads are as of their last ticks, so a client that just got busy waits for
+        // them to show it).
+        let elapsed_ms = u64::from(now_ms.wrapping_sub(a.started_ms)).max(1);
+        let rate = u64::from(a.packets) * 1000 / elapsed_ms;
+        let (to, hits) = (a.shard, a.hits);
         a.hits = 0;
         a.misses = 0;
-
-        if hits >= MAJORITY && rate > 0 && self.fits(to, u64::from(rate)) {
-            self.migrate(conn, to, u64::from(rate));
+        if hits >= MAJORITY && self.fits(to, rate) {
+            self.migrate(conn, to, rate);
         }
     }
 
@@ -330,7 +347,7 @@ impl Broker {
         (self.conns.len() > fewest + 1).then_some(shard)
     }
 
-    /// Each tick: this shard's load and every connection's rate over the time since the last.
+    /// Each tick: this shard's load over the time since the last.
     pub(super) fn tick_placement(&mut self, now: Instant) {
         let stats = &self.shared.stats[usize::from(self.shard)];
         let total = stats.messages_received.load(Ordering::Relaxed)
@@ -353,11 +370,6 @@ impl Broker {
         if let Some(l) = self.shared.loads.get(usize::from(self.shard)) {
             l.packets.store(per_second(packets), Ordering::Relaxed);
             l.dropping.store(dropping, Ordering::Relaxed);
-        }
-        for c in self.conns.values_mut() {
-            let a = &mut c.affinity;
-            a.rate = u32::try_from(per_second(u64::from(a.packets))).unwrap_or(u32::MAX);
-            a.packets = 0;
         }
         if !self.placement.forwards.is_empty() {
             let registry = self.shared.registry();

@@ -126,7 +126,7 @@ impl Broker {
             QoS::AtMostOnce => {
                 if let Some(message) = message {
                     let routed = self.publish_message(message, now);
-                    self.note_route(conn, routed.spread);
+                    self.note_route(conn, routed.spread, now);
                 }
             }
             QoS::AtLeastOnce => {
@@ -145,7 +145,7 @@ impl Broker {
                 let ack = PubResponse::with_reason(packet_id, v5_only(version, code));
                 self.send(conn, &Packet::PubAck(ack));
                 // Last: the connection may move to another shard, its PUBACK with it.
-                self.note_route(conn, spread);
+                self.note_route(conn, spread, now);
             }
             QoS::ExactlyOnce => {
                 // Held until PUBREL (Mosquitto's choice among the two the standard allows), so
@@ -210,7 +210,7 @@ impl Broker {
         // An unknown id is answered with success too, as Mosquitto does: the PUBREL may be a
         // resend of one whose PUBCOMP was lost.
         self.send(conn, &Packet::PubComp(PubResponse::new(packet_id)));
-        self.note_route(conn, spread);
+        self.note_route(conn, spread, now);
     }
 
     pub(super) fn on_puback(&mut self, conn: ConnId, packet_id: u16, now: Instant) {

@@ -118,15 +118,14 @@ fn take_deliveries(w: &mut World, pairs: &mut [Pair]) {
     }
 }
 
-/// Publishes `rounds` rounds, with a tick (100 ms later) halfway: the shards learn their loads
-/// and the clients' rates, which a move needs.
+/// Publishes `rounds` rounds, one a millisecond, with a tick every 100: the shards learn
+/// their loads, which a move needs.
 fn run(w: &mut World, pairs: &mut [Pair], rounds: u32, round: fn(&mut World, &mut [Pair])) {
     let start = w.now().duration_since(w.start).as_millis() as u64;
-    w.at_millis(start);
     w.tick();
-    for i in 0..rounds {
-        if i == rounds / 2 {
-            w.at_millis(start + 100);
+    for i in 1..=u64::from(rounds) {
+        w.at_millis(start + i);
+        if i % 100 == 0 {
             w.tick();
         }
         round(w, pairs);
@@ -255,18 +254,14 @@ fn a_connect_for_a_client_in_transit_takes_over_its_session_on_the_new_shard() {
     // Persistent publishers: the session present flag tells which session a new connection
     // found.
     let mut pairs = pairs_with(&mut w, 2, 1, false);
-    w.tick();
-    for _ in 0..WINDOW / 6 {
-        qos1_round(&mut w, &mut pairs);
-    }
-    w.at_millis(100);
-    w.tick();
+    // 150 rounds of three: the window (512) is not complete yet, and a tick measured the load.
+    run(&mut w, &mut pairs, 150, qos1_round);
     // p0 (shard 1, its subscriber on shard 0) publishes on until it leaves; it does not
     // arrive yet.
     w.hold_moves();
     let p0 = &mut pairs[0];
     let old = p0.publisher;
-    loop {
+    for _ in 0..WINDOW {
         p0.sent += 1;
         w.publish(
             p0.publisher,
@@ -277,6 +272,10 @@ fn a_connect_for_a_client_in_transit_takes_over_its_session_on_the_new_shard() {
         }
         assert_eq!(w.recv(p0.publisher), vec![puback(id(p0.sent))]);
     }
+    assert!(
+        w.held.as_ref().is_some_and(|h| !h.is_empty()),
+        "p0 never left"
+    );
     assert_eq!(w.shard_of(old), 1);
     // Its client reconnects on the shard it left: no second session may start there.
     let new = w.connect(1, "p0", V311, false, 60);
@@ -309,15 +308,11 @@ fn a_client_whose_connection_dies_in_transit_ends_as_any_closed_connection() {
     pairs[0].publisher = w.connect_with(1, connect);
     assert_eq!(w.connack(pairs[0].publisher).code, 0);
     assert_eq!(w.shard_of(pairs[0].publisher), 1);
-    w.tick();
-    for _ in 0..WINDOW / 6 {
-        qos1_round(&mut w, &mut pairs);
-    }
-    w.at_millis(100);
-    w.tick();
+    // 150 rounds of three: the window (512) is not complete yet, and a tick measured the load.
+    run(&mut w, &mut pairs, 150, qos1_round);
     w.hold_moves();
     let p0 = &mut pairs[0];
-    loop {
+    for _ in 0..WINDOW {
         p0.sent += 1;
         w.publish(p0.publisher, msg(&p0.topic, "x").qos1(id(p0.sent)));
         if w.held.as_ref().is_some_and(|h| !h.is_empty()) {
@@ -325,6 +320,10 @@ fn a_client_whose_connection_dies_in_transit_ends_as_any_closed_connection() {
         }
         assert_eq!(w.recv(p0.publisher), vec![puback(id(p0.sent))]);
     }
+    assert!(
+        w.held.as_ref().is_some_and(|h| !h.is_empty()),
+        "p0 never left"
+    );
     // The socket dies before the shell lets go of it.
     w.drop_conn(p0.publisher);
     w.release_moves();
@@ -334,4 +333,24 @@ fn a_client_whose_connection_dies_in_transit_ends_as_any_closed_connection() {
     // The client id is free: a new connection is accepted (and not sent round in circles).
     let again = w.connect(0, "p0", V311, true, 60);
     assert_eq!(w.connack(again).code, 0);
+}
+
+#[test]
+fn a_client_that_just_got_busy_waits_for_the_loads_to_show_it() {
+    let mut w = placing(2);
+    let mut pairs = crossing_pairs(&mut w, 2, 1);
+    w.tick();
+    w.at_millis(100);
+    // A quiet tick: the shards' loads say next to nothing.
+    w.tick();
+    for _ in 0..200 {
+        qos1_round(&mut w, &mut pairs);
+    }
+    assert_eq!(
+        migrations(&w.take_events()),
+        0,
+        "the loads from before the burst cannot tell where it fits"
+    );
+    run(&mut w, &mut pairs, 400, qos1_round);
+    assert_eq!(migrations(&w.take_events()), 4);
 }
