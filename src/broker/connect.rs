@@ -280,6 +280,13 @@ impl Broker {
         // no such flag.
         let mut resumed = false;
         let existing = self.hold_client_id(&client_id);
+        if let Some(key) = existing
+            .and_then(|slot| self.sessions.get(slot))
+            .map(|s| s.key)
+        {
+            // Including those the inbox holds back for a full output.
+            self.deliver_held_to(key, now);
+        }
         if let Some(slot) = existing {
             let old_conn = self.sessions.get(slot).and_then(|s| s.conn);
             if let Some(old) = old_conn {

@@ -125,7 +125,9 @@ pub struct Broker {
     pub(super) flush: Vec<ConnId>,
     /// Cross-shard messages gathered this turn, one batch per destination shard.
     pub(super) outbox: Vec<Vec<ShardMsg>>,
+    /// What other shards sent and this one holds back (see `inbox.rs`).
     pub(super) inbox: Vec<ShardMsg>,
+    pub(super) inbox_spare: Vec<ShardMsg>,
     /// Set when this shard released the last back-pressure (see `pressure.rs`).
     pub(super) pressure_released: bool,
     /// Reused by routing so that a publish allocates no target list.
@@ -149,6 +151,7 @@ impl Broker {
             flush: Vec::new(),
             outbox: (0..shards).map(|_| Vec::new()).collect(),
             inbox: Vec::new(),
+            inbox_spare: Vec::new(),
             targets: Vec::new(),
             pressure_released: false,
             placement: Default::default(),

@@ -243,7 +243,8 @@ impl Broker {
     /// the client) is delivered first: here, and again by any publish before it routes.
     pub fn adopt_migrant(&mut self, conn: ConnId, migrant: Migrant, now: Instant) {
         self.conn_arrived();
-        self.process_inbox(now);
+        // Held back or not: its next messages, delivered here, must not overtake them.
+        self.drain_inbox(now);
         let Migrant {
             conn: mut state,
             mut session,
@@ -394,7 +395,7 @@ impl Shared {
     }
 
     /// Whether a shard is past what it can do: it dropped messages over its last tick (a
-    /// subscriber's queue overflowed), or its inbox is far behind. Its packet count then
+    /// subscriber's queue overflowed), or its inbox is behind or held back. Its packet count then
     /// shows what it managed, not what it was asked, and it takes no more clients.
     fn overloaded(&self, shard: u16) -> bool {
         let dropping = self
@@ -404,7 +405,7 @@ impl Shared {
         let behind = self
             .links
             .get(usize::from(shard))
-            .is_some_and(|l| l.backlog() > LINK_HIGH_WATER / 4);
+            .is_some_and(|l| l.held() > 0 || l.backlog() > LINK_HIGH_WATER / 4);
         dropping || behind
     }
 

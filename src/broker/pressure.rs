@@ -11,6 +11,11 @@
 //! have taken a moment later (deliveries from other shards wait in their links instead, see
 //! `Broker::peers_congested`).
 //!
+//! Deliveries from other shards wait the same way, in the inbox: one that finds a full
+//! output holds that session's later deliveries back (the others go on), and they count in
+//! the shard's link backlog, so the shards feeding it stop reading their clients once it
+//! passes `LINK_HIGH_WATER` (see `inbox.rs`).
+//!
 //! *Pressing*, QoS 1/2, broker-wide: a connected session whose queue holds more than half its
 //! limit of QoS 1/2 messages
 //! "presses": while any session in the broker presses, the shells stop reading connections
@@ -25,6 +30,7 @@ use std::time::{Duration, Instant};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::core::{Broker, ConnId, OUTPUT_HIGH_WATER};
+use super::message::SessionKey;
 use super::session::Pressure;
 
 /// How long a publisher waits for a subscriber's output that does not shrink.
@@ -37,6 +43,8 @@ pub(super) struct LocalPressure {
     pub full_output: Option<ConnId>,
     /// Publisher → the output it waits for.
     waits: FxHashMap<ConnId, OutputWait>,
+    /// Sessions whose deliveries from other shards wait in the inbox, and for which output.
+    held_for: FxHashMap<SessionKey, OutputWait>,
     /// Outputs that did not shrink for [`OUTPUT_STALL`] while a publisher waited: nobody
     /// waits for them again until they drain.
     pub stalled: FxHashSet<ConnId>,
@@ -194,30 +202,82 @@ impl Broker {
 
     /// Whether `conn` still waits for an output (ending the wait when it need not).
     fn waits_for_output(&mut self, conn: ConnId, now: Instant) -> bool {
-        let Some(wait) = self.local.waits.get_mut(&conn) else {
+        let Some(mut wait) = self.local.waits.remove(&conn) else {
             return false;
         };
-        if let Some(len) = self
+        let waiting = self.still_full(&mut wait, now);
+        if waiting {
+            self.local.waits.insert(conn, wait);
+        }
+        waiting
+    }
+
+    /// Ends the holds of sessions whose output need not be waited for any more; true when
+    /// some hold ended (see `inbox.rs`).
+    pub(super) fn release_holds(&mut self, now: Instant) -> bool {
+        let mut holds = std::mem::take(&mut self.local.held_for);
+        let before = holds.len();
+        holds.retain(|_, wait| self.still_full(wait, now));
+        let released = holds.len() < before;
+        self.local.held_for = holds;
+        released
+    }
+
+    /// Deliveries from other shards for `key` wait until `conn`'s output drains.
+    pub(super) fn hold_for(&mut self, key: SessionKey, conn: ConnId, now: Instant) {
+        let len = self.conns.get(&conn).map_or(0, |c| c.out.len());
+        self.local.held_for.insert(
+            key,
+            OutputWait {
+                on: conn,
+                len,
+                since: now,
+            },
+        );
+    }
+
+    /// Ends one session's hold.
+    pub(super) fn unhold(&mut self, key: &SessionKey) {
+        self.local.held_for.remove(key);
+    }
+
+    pub(super) fn is_held(&self, key: &SessionKey) -> bool {
+        self.local.held_for.contains_key(key)
+    }
+
+    /// Ends every hold (deliveries then go to the sessions' queues whatever their outputs).
+    pub(super) fn release_all_holds(&mut self) {
+        self.local.held_for.clear();
+    }
+
+    /// Whether the inbox holds deliveries back now (the shell then looks again soon).
+    pub fn holds_inbox(&self) -> bool {
+        !self.local.held_for.is_empty()
+    }
+
+    /// Whether the output a wait is for is still over half the high water and shrank within
+    /// [`OUTPUT_STALL`]; if it stopped shrinking, it is stalled.
+    fn still_full(&mut self, wait: &mut OutputWait, now: Instant) -> bool {
+        let Some(len) = self
             .conns
             .get(&wait.on)
             .map(|c| c.out.len())
             .filter(|&len| len >= OUTPUT_HIGH_WATER / 2)
-        {
-            if len < wait.len {
-                wait.len = len;
-                wait.since = now;
-            }
-            if now.saturating_duration_since(wait.since) < OUTPUT_STALL {
-                return true;
-            }
-            let on = wait.on;
-            log::debug!(
-                "Client {} is not reading; its output no longer holds publishers back.",
-                self.describe(on)
-            );
-            self.local.stalled.insert(on);
+        else {
+            return false;
+        };
+        if len < wait.len {
+            wait.len = len;
+            wait.since = now;
         }
-        self.local.waits.remove(&conn);
+        if now.saturating_duration_since(wait.since) < OUTPUT_STALL {
+            return true;
+        }
+        log::debug!(
+            "Client {} is not reading; its output no longer holds publishers back.",
+            self.describe(wait.on)
+        );
+        self.local.stalled.insert(wait.on);
         false
     }
 

@@ -36,6 +36,8 @@ pub struct ShardLink {
     pending: AtomicBool,
     /// Messages waiting, readable without the lock (for back-pressure).
     len: AtomicUsize,
+    /// Deliveries the receiver took but holds back (see `inbox.rs`), counted in the backlog.
+    held: AtomicUsize,
 }
 
 /// A shard whose inbox holds more than this makes the shards feeding it stop reading their
@@ -72,9 +74,18 @@ impl ShardLink {
         self.pending.load(Ordering::Acquire)
     }
 
-    /// Messages queued and not yet taken.
+    /// Messages queued and not yet taken, and deliveries taken but held back.
     pub fn backlog(&self) -> usize {
-        self.len.load(Ordering::Acquire)
+        self.len.load(Ordering::Acquire) + self.held.load(Ordering::Relaxed)
+    }
+
+    /// Deliveries the receiver holds back; written by the receiver only.
+    pub fn set_held(&self, n: usize) {
+        self.held.store(n, Ordering::Relaxed);
+    }
+
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
     }
 }
 

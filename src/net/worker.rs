@@ -97,7 +97,10 @@ impl Worker {
         let mut events = Events::with_capacity(1024);
         let mut last_tick = Instant::now();
         loop {
-            let timeout = if self.read_again.is_empty() {
+            let timeout = if self.broker.holds_inbox() {
+                // Held deliveries go on as soon as the output drains.
+                CONGESTION_BACKOFF
+            } else if self.read_again.is_empty() {
                 TICK
             } else if self.broker.peers_congested() || self.broker.any_pressure() {
                 CONGESTION_BACKOFF

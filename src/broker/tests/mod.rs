@@ -508,6 +508,10 @@ impl World {
                 if self.shared.links[i].has_pending() {
                     any = true;
                     b.process_inbox(now);
+                } else if b.holds_inbox() {
+                    // As the shell does every turn: held deliveries go on once their outputs
+                    // drained.
+                    b.process_inbox(now);
                 }
             }
             self.settle();

@@ -321,3 +321,66 @@ fn messages_routed_before_a_reconnection_are_queued_as_offline() {
         "the queue held one message while the client was away"
     );
 }
+
+#[test]
+fn deliveries_from_another_shard_wait_for_a_full_output_instead_of_dropping() {
+    let mut w = World::shards(2);
+    let s = w.online(0, "sub", V311, true);
+    w.subscribe(s, "t", 0);
+    w.pump();
+    let p = w.online(1, "pub", V311, true);
+    let payload = "x".repeat(1024);
+    // Far more than the output (256 KiB) and the queue (1000) hold.
+    for _ in 0..2000 {
+        w.publish(p, msg("t", &payload));
+    }
+    w.pump();
+    assert!(w.shared.links[0].held() > 0, "the rest waits in the inbox");
+    assert!(w.shared.links[0].backlog() >= w.shared.links[0].held());
+    // Subscription changes still go through while deliveries wait.
+    let other = w.online(0, "other", V311, true);
+    w.subscribe(other, "u", 0);
+    w.pump();
+    w.publish(p, msg("u", "seen"));
+    w.pump();
+    assert_eq!(w.recv(other), vec![msg("u", "seen").packet()]);
+    // The subscriber reads: everything arrives, in order, nothing dropped.
+    let mut got = 0;
+    for _ in 0..100 {
+        let packets = w.recv(s);
+        if packets.is_empty() && w.shared.links[0].held() == 0 {
+            break;
+        }
+        got += packets.len();
+        w.pump();
+    }
+    assert_eq!(got, 2000);
+    assert_eq!(w.dropped(), 0);
+}
+
+#[test]
+fn a_held_inbox_lets_go_of_an_output_that_does_not_shrink() {
+    let mut w = World::shards(2);
+    let s = w.online(0, "sub", V311, true);
+    w.subscribe(s, "t", 0);
+    w.pump();
+    let p = w.online(1, "pub", V311, true);
+    let payload = "x".repeat(1024);
+    for _ in 0..2000 {
+        w.publish(p, msg("t", &payload));
+    }
+    w.pump();
+    assert!(w.shared.links[0].held() > 0);
+    w.at_millis(300);
+    w.publish(p, msg("t", &payload));
+    w.pump();
+    assert_eq!(
+        w.shared.links[0].held(),
+        0,
+        "a subscriber that reads nothing holds nothing"
+    );
+    assert!(
+        w.dropped() > 0,
+        "its queue dropped what overflowed, as Mosquitto's would"
+    );
+}
