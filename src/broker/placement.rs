@@ -1,9 +1,10 @@
-//! Where a connection lives: a publisher whose messages all go to the subscribers of one other
-//! shard moves to that shard, so that its deliveries no longer cross between threads.
+//! Where a connection lives. New clients spread evenly over the shards (`Broker::emptier_shard`,
+//! used by CONNECT); a publisher whose messages all go to the subscribers of one other shard
+//! moves to that shard, so that its deliveries no longer cross between threads.
 //!
 //! A delivery to a session on another shard waits for the end of the reading shard's loop
-//! turn and for the destination thread to wake; with connections spread over the shards by
-//! accept order, most publisher → subscriber pairs cross. Measured on two cores (pairs 10×10,
+//! turn and for the destination thread to wake; with clients spread over the shards, about
+//! half the publisher → subscriber pairs of two shards cross. Measured on two cores (pairs 10×10,
 //! QoS 1 at 450k msg/s): every pair on one shard p99 0.26–0.30 ms, every pair across 2.8–4.8
 //! ms; flat out, QoS 0, 5.4 M msg/s against 3.0–3.6 M.
 //!
@@ -14,8 +15,9 @@
 //!
 //! When: each PUBLISH a connection sends counts where its subscribers were (all on one other
 //! shard, or not). After [`WINDOW`] routed publishes, if nearly all went to one other shard,
-//! it moves there, unless that shard would then carry much more than its share of the two
-//! shards' work ([`fits`]): a fan-in subscriber's shard stays as loaded as it is.
+//! it moves there, unless that shard would then handle more than 2/3 of the two shards'
+//! packets, or is overloaded (`Broker::fits`): a fan-in subscriber's shard stays as loaded
+//! as it is. The client's rate is measured over its window, the shards' at their ticks.
 //!
 //! The client id: while a client is in transit its registry entry still names the old shard
 //! and slot, and the old shard keeps a forwarding note, so a CONNECT with that client id read
