@@ -132,6 +132,24 @@ fn run(w: &mut World, pairs: &mut [Pair], rounds: u32, round: fn(&mut World, &mu
     }
 }
 
+/// With moves held in transit, the pair's publisher publishes until it leaves its shard (its
+/// window completes); it does not arrive yet.
+fn publish_until_it_leaves(w: &mut World, p: &mut Pair) {
+    w.hold_moves();
+    for _ in 0..WINDOW {
+        p.sent += 1;
+        w.publish(
+            p.publisher,
+            msg(&p.topic, &p.sent.to_string()).qos1(id(p.sent)),
+        );
+        if w.held.as_ref().is_some_and(|h| !h.is_empty()) {
+            return;
+        }
+        assert_eq!(w.recv(p.publisher), vec![puback(id(p.sent))]);
+    }
+    panic!("{} never left", p.topic);
+}
+
 fn in_order(n: u32) -> Vec<String> {
     (1..=n).map(|i| i.to_string()).collect()
 }
@@ -258,24 +276,8 @@ fn a_connect_for_a_client_in_transit_takes_over_its_session_on_the_new_shard() {
     run(&mut w, &mut pairs, 150, qos1_round);
     // p0 (shard 1, its subscriber on shard 0) publishes on until it leaves; it does not
     // arrive yet.
-    w.hold_moves();
-    let p0 = &mut pairs[0];
-    let old = p0.publisher;
-    for _ in 0..WINDOW {
-        p0.sent += 1;
-        w.publish(
-            p0.publisher,
-            msg(&p0.topic, &p0.sent.to_string()).qos1(id(p0.sent)),
-        );
-        if w.held.as_ref().is_some_and(|h| !h.is_empty()) {
-            break;
-        }
-        assert_eq!(w.recv(p0.publisher), vec![puback(id(p0.sent))]);
-    }
-    assert!(
-        w.held.as_ref().is_some_and(|h| !h.is_empty()),
-        "p0 never left"
-    );
+    let old = pairs[0].publisher;
+    publish_until_it_leaves(&mut w, &mut pairs[0]);
     assert_eq!(w.shard_of(old), 1);
     // Its client reconnects on the shard it left: no second session may start there.
     let new = w.connect(1, "p0", V311, false, 60);
@@ -310,22 +312,9 @@ fn a_client_whose_connection_dies_in_transit_ends_as_any_closed_connection() {
     assert_eq!(w.shard_of(pairs[0].publisher), 1);
     // 150 rounds of three: the window (512) is not complete yet, and a tick measured the load.
     run(&mut w, &mut pairs, 150, qos1_round);
-    w.hold_moves();
-    let p0 = &mut pairs[0];
-    for _ in 0..WINDOW {
-        p0.sent += 1;
-        w.publish(p0.publisher, msg(&p0.topic, "x").qos1(id(p0.sent)));
-        if w.held.as_ref().is_some_and(|h| !h.is_empty()) {
-            break;
-        }
-        assert_eq!(w.recv(p0.publisher), vec![puback(id(p0.sent))]);
-    }
-    assert!(
-        w.held.as_ref().is_some_and(|h| !h.is_empty()),
-        "p0 never left"
-    );
+    publish_until_it_leaves(&mut w, &mut pairs[0]);
     // The socket dies before the shell lets go of it.
-    w.drop_conn(p0.publisher);
+    w.drop_conn(pairs[0].publisher);
     w.release_moves();
     w.pump();
     assert_eq!(w.recv(watcher), vec![msg("wills/p0", "gone").packet()]);

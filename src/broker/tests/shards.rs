@@ -322,19 +322,25 @@ fn messages_routed_before_a_reconnection_are_queued_as_offline() {
     );
 }
 
-#[test]
-fn deliveries_from_another_shard_wait_for_a_full_output_instead_of_dropping() {
+/// A subscriber (QoS 0, shard 0) that reads nothing, and 2000 messages of 1 KiB from a
+/// publisher on shard 1: far more than its output (256 KiB) and queue (1000) hold.
+fn flood_across_shards() -> (World, ConnId, ConnId) {
     let mut w = World::shards(2);
     let s = w.online(0, "sub", V311, true);
     w.subscribe(s, "t", 0);
     w.pump();
     let p = w.online(1, "pub", V311, true);
     let payload = "x".repeat(1024);
-    // Far more than the output (256 KiB) and the queue (1000) hold.
     for _ in 0..2000 {
         w.publish(p, msg("t", &payload));
     }
     w.pump();
+    (w, s, p)
+}
+
+#[test]
+fn deliveries_from_another_shard_wait_for_a_full_output_instead_of_dropping() {
+    let (mut w, s, p) = flood_across_shards();
     assert!(w.shared.links[0].held() > 0, "the rest waits in the inbox");
     assert!(w.shared.links[0].backlog() >= w.shared.links[0].held());
     // Subscription changes still go through while deliveries wait.
@@ -360,19 +366,10 @@ fn deliveries_from_another_shard_wait_for_a_full_output_instead_of_dropping() {
 
 #[test]
 fn a_held_inbox_lets_go_of_an_output_that_does_not_shrink() {
-    let mut w = World::shards(2);
-    let s = w.online(0, "sub", V311, true);
-    w.subscribe(s, "t", 0);
-    w.pump();
-    let p = w.online(1, "pub", V311, true);
-    let payload = "x".repeat(1024);
-    for _ in 0..2000 {
-        w.publish(p, msg("t", &payload));
-    }
-    w.pump();
+    let (mut w, _s, p) = flood_across_shards();
     assert!(w.shared.links[0].held() > 0);
     w.at_millis(300);
-    w.publish(p, msg("t", &payload));
+    w.publish(p, msg("t", "one more"));
     w.pump();
     assert_eq!(
         w.shared.links[0].held(),
