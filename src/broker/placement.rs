@@ -149,13 +149,13 @@ impl Broker {
         if spread == Spread::Nowhere || self.outbox.len() < 2 || !self.settings.placement {
             return;
         }
-        let now_ms = self.placement.millis(now);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         let a = &mut c.affinity;
+        // The clock is read at the window's two ends only, not per publish.
         if a.hits + a.misses == 0 {
-            a.started_ms = now_ms;
+            a.started_ms = self.placement.millis(now);
             a.packets = 0;
         }
         match spread {
@@ -171,7 +171,7 @@ impl Broker {
         // Its packets per second over the window: what it would take to `to`, as of now (the
         // shards' loads are as of their last ticks, so a client that just got busy waits for
         // them to show it).
-        let elapsed_ms = u64::from(now_ms.wrapping_sub(a.started_ms)).max(1);
+        let elapsed_ms = u64::from(self.placement.millis(now).wrapping_sub(a.started_ms)).max(1);
         let rate = u64::from(a.packets) * 1000 / elapsed_ms;
         let (to, hits) = (a.shard, a.hits);
         a.hits = 0;
