@@ -14,6 +14,10 @@ impl Broker {
     /// deliveries count in this shard's link backlog.
     pub fn process_inbox(&mut self, now: Instant) {
         let shard = usize::from(self.shard);
+        if self.inbox.is_empty() {
+            // Nothing waits behind a hold: the next delivery to a full output holds anew.
+            self.release_all_holds();
+        }
         let pending = self.shared.links[shard].has_pending();
         let released = !self.inbox.is_empty() && self.release_holds(now);
         if !pending && !released {

@@ -362,6 +362,9 @@ fn deliveries_from_another_shard_wait_for_a_full_output_instead_of_dropping() {
     }
     assert_eq!(got, 2000);
     assert_eq!(w.dropped(), 0);
+    // Nothing held: no hold lingers (the shell would look again every millisecond).
+    w.pump();
+    assert!(!w.brokers[0].holds_inbox());
 }
 
 #[test]
@@ -380,4 +383,34 @@ fn a_held_inbox_lets_go_of_an_output_that_does_not_shrink() {
         w.dropped() > 0,
         "its queue dropped what overflowed, as Mosquitto's would"
     );
+}
+
+#[test]
+fn a_hold_with_nothing_held_ends() {
+    let mut w = World::shards(2);
+    let s = w.online(0, "sub", V311, true);
+    w.subscribe(s, "t", 0);
+    w.pump();
+    let p = w.online(1, "pub", V311, true);
+    let payload = "x".repeat(1024);
+    // Just past the output's high water: the last delivery found it full, was queued, and
+    // holds whatever would come after it, but nothing does.
+    let mut sent = 0;
+    while w.pending_output(s) < crate::broker::OUTPUT_HIGH_WATER {
+        w.publish(p, msg("t", &payload));
+        w.pump();
+        sent += 1;
+        assert!(sent < 1000, "the output never filled");
+    }
+    w.publish(p, msg("t", &payload));
+    w.pump();
+    sent += 1;
+    assert_eq!(w.shared.links[0].held(), 0);
+    assert!(
+        !w.brokers[0].holds_inbox(),
+        "the shell would look again every millisecond for nothing"
+    );
+    let got = w.recv(s).len() + w.recv(s).len();
+    assert_eq!(got, sent);
+    assert_eq!(w.dropped(), 0);
 }
