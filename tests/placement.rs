@@ -1,5 +1,6 @@
-//! Publishers moving to their subscribers' worker thread while they publish, seen from
-//! outside: nothing lost, duplicated or reordered (`src/broker/placement.rs`).
+//! Where clients live, seen from outside (`src/broker/placement.rs`): the clients of one
+//! client thread share a worker thread, and publishers moving to their subscribers' worker
+//! while they publish lose, duplicate or reorder nothing.
 
 mod support;
 
@@ -104,4 +105,78 @@ fn publishers_moving_to_their_subscribers_thread_lose_duplicate_and_reorder_noth
         let moves = log.matches("moves to worker").count();
         assert!(moves > 0, "no publisher moved; log:\n{log}");
     }
+}
+
+/// Two CPUs this process may run on that map to different workers of two (even and odd).
+fn cpus_of_both_parities() -> Option<(usize, usize)> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the kernel fills it in.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `set` is a live cpu_set_t of `size` bytes.
+    if unsafe { libc::sched_getaffinity(0, size, &mut set) } != 0 {
+        return None;
+    }
+    // SAFETY: reading bits of the set filled in above.
+    let allowed: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect();
+    let even = allowed.iter().find(|&&c| c % 2 == 0)?;
+    let odd = allowed.iter().find(|&&c| c % 2 == 1)?;
+    Some((*even, *odd))
+}
+
+/// Runs the calling thread on `cpu` only.
+fn pin_to(cpu: usize) {
+    // SAFETY: as above; CPU_SET writes one bit of the local set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `set` is a live cpu_set_t of `size` bytes.
+    let rc = unsafe { libc::sched_setaffinity(0, size, &set) };
+    assert_eq!(rc, 0, "sched_setaffinity to CPU {cpu}");
+}
+
+/// The worker the debug log says a new client was placed on.
+fn placed_on(log: &str, client_id: &str) -> Option<u32> {
+    let line = log
+        .lines()
+        .find(|l| l.contains(&format!("New client {client_id} placed on worker ")))?;
+    let rest = line.split("placed on worker ").nth(1)?;
+    rest.split(' ').next()?.parse().ok()
+}
+
+#[test]
+fn the_clients_of_one_client_thread_share_a_worker() {
+    if testing_mosquitto() {
+        return; // one thread: nothing to place
+    }
+    let Some((even, odd)) = cpus_of_both_parities() else {
+        // With one CPU (or only even ones) every client's packets come from the same parity.
+        eprintln!("no two CPUs of different parity to run client threads on; not checked");
+        return;
+    };
+    let broker = Broker::start("threads 2\nlog_type all");
+    let port = broker.port();
+    let mut held = Vec::new();
+    for (cpu, name) in [(even, "ct-even"), (odd, "ct-odd")] {
+        let clients = thread::spawn(move || {
+            pin_to(cpu);
+            (0..3)
+                .map(|i| RawClient::connected(port, V311, &format!("{name}-{i}")))
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .expect("client thread");
+        held.extend(clients);
+    }
+    let log = broker.log();
+    let workers = |name: &str| -> Vec<Option<u32>> {
+        (0..3)
+            .map(|i| placed_on(&log, &format!("{name}-{i}")))
+            .collect()
+    };
+    // Workers take the CPUs by parity: even CPUs' clients to worker 0, odd to worker 1.
+    assert_eq!(workers("ct-even"), [Some(0); 3], "log:\n{log}");
+    assert_eq!(workers("ct-odd"), [Some(1); 3], "log:\n{log}");
+    drop(held);
 }

@@ -49,7 +49,9 @@ impl World {
         }
         let shard = conn % 2;
         self.shard_of.insert(conn, shard);
-        self.brokers[shard].open(conn, self.listener.clone(), format!("fuzz:{conn}"), self.now);
+        let peer = format!("fuzz:{conn}");
+        let cpu = Some((conn / 2 % 2) as u16);
+        self.brokers[shard].open(conn, self.listener.clone(), peer, cpu, self.now);
         if op & 0x40 != 0 {
             let bytes = World::connect_bytes(conn, op & 0x80 != 0);
             self.send(conn, &bytes);

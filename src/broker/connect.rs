@@ -34,6 +34,7 @@ impl Broker {
             return;
         };
         c.version = connect.version;
+        let source_cpu = c.source_cpu;
         let mut connect = connect;
 
         if let Some(refusal) = self.check_connect(conn, &mut connect) {
@@ -60,12 +61,23 @@ impl Broker {
                 }
                 Some(_) => {}
                 None => {
-                    if let Some(to) = self.emptier_shard() {
-                        drop(registry);
+                    let home = self.home_shard(source_cpu);
+                    if home.is_none() {
+                        registry.insert(client_id.clone(), self.claim());
+                    }
+                    drop(registry);
+                    if self.settings.placement && self.shared.loads.len() > 1 {
+                        log::debug!(
+                            "New client {client_id} placed on worker {} (its packets come from \
+                             CPU {}).",
+                            home.unwrap_or(self.shard),
+                            source_cpu.map_or("?".to_string(), |c| c.to_string())
+                        );
+                    }
+                    if let Some(to) = home {
                         self.transfer(conn, to, connect);
                         return;
                     }
-                    registry.insert(client_id.clone(), self.claim());
                 }
             }
         }
@@ -110,7 +122,7 @@ impl Broker {
         now: Instant,
     ) {
         self.conn_arrived();
-        self.insert_conn(conn, listener, peer, now);
+        self.insert_conn(conn, listener, peer, None, now);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.version = connect.version;
         }
@@ -150,7 +162,6 @@ impl Broker {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
-        self.count_conns();
         self.send_conn(to);
         self.effects.push(Effect::Transfer {
             conn,
@@ -343,6 +354,7 @@ impl Broker {
             client_aliases.min(c.listener.max_topic_alias_broker),
         );
         let peer = c.peer.clone();
+        self.client_in();
 
         let Some(session) = self.sessions.get_mut(slot) else {
             return;

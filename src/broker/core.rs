@@ -111,6 +111,8 @@ pub(super) struct Conn {
     pub publishes_reliably: bool,
     /// Where its publishes go and how busy it is (see `placement.rs`).
     pub affinity: super::placement::Affinity,
+    /// The CPU its packets arrived on when it connected, for placing its session.
+    pub source_cpu: Option<u16>,
 }
 
 pub struct Broker {
@@ -172,18 +174,20 @@ impl Broker {
         &self.shared
     }
 
-    /// A new network connection; it must send CONNECT first.
+    /// A new network connection; it must send CONNECT first. `source_cpu`: the CPU its
+    /// packets arrive on, if the system tells (see `Broker::home_shard`).
     pub fn open(
         &mut self,
         conn: ConnId,
         listener: Arc<ListenerSettings>,
         peer: String,
+        source_cpu: Option<u16>,
         now: Instant,
     ) {
         if self.settings.connection_messages {
             log::info!(target: NOTICE, "New connection from {peer} on port {}.", listener.port);
         }
-        self.insert_conn(conn, listener, peer, now);
+        self.insert_conn(conn, listener, peer, source_cpu, now);
     }
 
     /// Starts tracking a connection (a new one, or one another shard handed over).
@@ -192,6 +196,7 @@ impl Broker {
         conn: ConnId,
         listener: Arc<ListenerSettings>,
         peer: String,
+        source_cpu: Option<u16>,
         now: Instant,
     ) {
         self.conns.insert(
@@ -212,9 +217,9 @@ impl Broker {
                 max_packet_out: 0,
                 publishes_reliably: false,
                 affinity: Default::default(),
+                source_cpu,
             }),
         );
-        self.count_conns();
     }
 
     /// Bytes arrived: decodes and handles every whole packet in `buf`, leaving a partial one.
@@ -437,7 +442,6 @@ impl Broker {
             self.close(conn, CloseReason::SocketClosed, now);
         }
         self.conns.remove(&conn);
-        self.count_conns();
         self.forget_output_waits(conn);
     }
 
@@ -454,6 +458,7 @@ impl Broker {
         c.phase = Phase::Closing;
         let slot = c.session.take();
         if was_active {
+            self.client_out();
             self.log_close(conn, why);
         }
         if let Some(slot) = slot {

@@ -162,8 +162,8 @@ pub struct ShardLoad {
     pub packets: AtomicU64,
     /// It dropped messages over its last tick.
     pub dropping: AtomicBool,
-    /// Connections it holds, written whenever that changes.
-    pub connections: AtomicUsize,
+    /// Clients it holds (connections past CONNECT), written whenever that changes.
+    pub clients: AtomicUsize,
     /// Connections other shards handed to it that it has not taken in yet.
     pub incoming: AtomicUsize,
 }

@@ -32,6 +32,22 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// The CPU the kernel last processed this connection's incoming packets on
+    /// (`SO_INCOMING_CPU`): the client thread's CPU over loopback, the receiving queue's
+    /// with a network card. Linux only; unknown elsewhere and for Unix sockets.
+    pub fn incoming_cpu(&self) -> Option<u16> {
+        #[cfg(target_os = "linux")]
+        if let Stream::Tcp(s) = self {
+            return socket2::SockRef::from(s)
+                .cpu_affinity()
+                .ok()
+                .and_then(|cpu| u16::try_from(cpu).ok());
+        }
+        None
+    }
+}
+
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {

@@ -247,8 +247,9 @@ impl Worker {
                     if self.runtime.nodelay {
                         let _ = stream.set_nodelay(true);
                     }
+                    let cpu = stream.incoming_cpu();
                     match self.register(stream, active) {
-                        Ok(token) => self.broker.open(token, settings, peer, now),
+                        Ok(token) => self.broker.open(token, settings, peer, cpu, now),
                         Err(err) => log::warn!("Could not register a new connection: {err}"),
                     }
                 }

@@ -71,6 +71,8 @@ pub(super) struct World {
     /// While `Some`, connections leaving a shard wait here, in order, as in the control
     /// channels between workers (see [`World::hold_moves`]).
     held: Option<Vec<(usize, Effect)>>,
+    /// The CPU new connections' packets arrive on, as the shell would read it.
+    pub source_cpu: Option<u16>,
 }
 
 impl World {
@@ -111,6 +113,7 @@ impl World {
             moved: HashMap::new(),
             events: Vec::new(),
             held: None,
+            source_cpu: None,
         }
     }
 
@@ -171,7 +174,8 @@ impl World {
         );
         let now = self.now();
         let peer = format!("127.0.0.1:{}", 40000 + conn);
-        self.brokers[shard].open(conn, self.listener.clone(), peer, now);
+        let cpu = self.source_cpu;
+        self.brokers[shard].open(conn, self.listener.clone(), peer, cpu, now);
         conn
     }
 

@@ -345,3 +345,57 @@ fn a_client_that_just_got_busy_waits_for_the_loads_to_show_it() {
     run(&mut w, &mut pairs, 400, qos1_round);
     assert_eq!(migrations(&w.take_events()), 4);
 }
+
+/// Connects `ids` through shard 0, their packets arriving on `cpu`; the shards they end on.
+fn connect_from(w: &mut World, cpu: Option<u16>, ids: &[&str]) -> Vec<usize> {
+    w.source_cpu = cpu;
+    ids.iter()
+        .map(|id| {
+            let c = w.online(0, id, V311, true);
+            w.shard_of(c)
+        })
+        .collect()
+}
+
+#[test]
+fn new_clients_go_to_the_shard_of_the_cpu_they_send_from() {
+    let mut w = placing(2);
+    assert_eq!(connect_from(&mut w, Some(1), &["a", "b", "c"]), [1, 1, 1]);
+    assert_eq!(connect_from(&mut w, Some(0), &["d", "e", "f"]), [0, 0, 0]);
+    // More CPUs than shards: CPU 3 is shard 1's.
+    assert_eq!(connect_from(&mut w, Some(3), &["g", "h"]), [1, 1]);
+    // Without a source: the emptier shard (5 clients on shard 1, 3 on shard 0).
+    assert_eq!(
+        connect_from(&mut w, None, &["i", "j", "k", "l"]),
+        [0, 0, 0, 1]
+    );
+}
+
+#[test]
+fn clients_all_sending_from_one_cpu_still_spread() {
+    let mut w = placing(2);
+    let ids: Vec<String> = (0..40).map(|i| format!("c{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let shards = connect_from(&mut w, Some(1), &ids);
+    // The first few stay together on the CPU's shard...
+    assert_eq!(shards[..5], [1; 5]);
+    // ...and the rest keep the shards within a few clients of each other.
+    let on_1 = shards.iter().filter(|&&s| s == 1).count();
+    assert!(
+        (20..=25).contains(&on_1),
+        "{on_1} of 40 on shard 1: {shards:?}"
+    );
+}
+
+#[test]
+fn connections_still_awaiting_connect_do_not_count() {
+    let mut w = placing(2);
+    // Accepted by shard 1, their CONNECT not read yet: they may be about to move.
+    for _ in 0..6 {
+        w.open(1, V311);
+    }
+    assert_eq!(
+        connect_from(&mut w, None, &["a", "b", "c", "d"]),
+        [0, 1, 0, 1]
+    );
+}
