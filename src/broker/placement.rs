@@ -1,6 +1,7 @@
 //! Where a connection lives. New clients go to the shard of the CPU they send from, spread
-//! evenly over the shards (`Broker::home_shard`, used by CONNECT); a publisher whose messages all go to the subscribers of one other shard
-//! moves to that shard, so that its deliveries no longer cross between threads.
+//! evenly over the shards (`Broker::home_shard`, used by CONNECT); a publisher whose messages
+//! all go to the subscribers of one other shard moves to that shard, so that its deliveries
+//! no longer cross between threads.
 //!
 //! A delivery to a session on another shard waits for the end of the reading shard's loop
 //! turn and for the destination thread to wake; with clients spread over the shards, about
@@ -37,9 +38,9 @@ use super::shared::{Owner, Shared, LINK_HIGH_WATER};
 use crate::config::logging::target::NOTICE;
 
 /// Clients a home shard may hold above the emptiest shard (and an eighth of it) before new
-/// clients go elsewhere. Pairs 10x10 as above, p99 over 8-10 runs: at most 0.51-1.07 ms
-/// with 4 or 6, 0.84 with 8, up to 4.8 with 16 (when both client threads connected from one
-/// CPU, 17 of 20 clients on one shard), up to 5.3 with 2.
+/// clients go elsewhere. Pairs 10x10, QoS 1 at 410k msg/s, p99 over 8-10 runs: at most
+/// 0.51-1.07 ms with 4 or 6, 0.84 with 8; up to 4.8 with 16 (when both client threads
+/// connected from one CPU: 17 of 20 clients on one shard), and up to 5.3 with 2.
 const HOME_SLACK: usize = 4;
 /// Routed publishes per decision.
 pub const WINDOW: u16 = 512;
