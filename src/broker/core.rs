@@ -222,9 +222,11 @@ impl Broker {
         );
     }
 
-    /// Bytes arrived: decodes and handles every whole packet in `buf`, leaving a partial one.
+    /// Bytes arrived: decodes and handles every whole packet in `buf`, leaving a partial one,
+    /// and everything from the packet after one that made the connection wait for a full
+    /// output (`pressure.rs`): the shell hands that back when the wait ends.
     pub fn input(&mut self, conn: ConnId, buf: &mut BytesMut, now: Instant) {
-        loop {
+        while !self.waits_for_output(conn, now) {
             // Gone means moved to another shard by its CONNECT: what follows the CONNECT
             // stays in `buf` and travels with the socket.
             let Some(c) = self.conns.get_mut(&conn) else {

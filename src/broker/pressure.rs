@@ -4,8 +4,10 @@
 //!
 //! Two mechanisms. *Local*, any QoS: a PUBLISH whose delivery finds a subscriber's output
 //! (on the same shard) over `OUTPUT_HIGH_WATER` makes its publisher wait, unread, until that
-//! output is down to half, or has not shrunk for [`OUTPUT_STALL`] (then nobody waits for it
-//! again until it drains, and its queue drops what overflows, as Mosquitto's would). Without
+//! output is down to half, or its client took nothing from it for [`OUTPUT_STALL`] (then
+//! nobody waits for it again until it drains, and its queue drops what overflows, as
+//! Mosquitto's would). Progress is what the client reads, not the output's length: with many
+//! publishers taking turns the output stays near full however fast the client reads. Without
 //! it, one loop turn could read a whole read budget of every publisher into the queue of a
 //! subscriber on the same shard, and QoS 0 messages were dropped that the subscriber would
 //! have taken a moment later (deliveries from other shards wait in their links instead, see
@@ -33,7 +35,7 @@ use super::core::{Broker, ConnId, OUTPUT_HIGH_WATER};
 use super::message::SessionKey;
 use super::session::Pressure;
 
-/// How long a publisher waits for a subscriber's output that does not shrink.
+/// How long a publisher waits for a subscriber's output that the client takes nothing from.
 pub const OUTPUT_STALL: Duration = Duration::from_millis(200);
 
 /// Publishers waiting for full outputs of their shard (the local mechanism above).
@@ -41,20 +43,15 @@ pub const OUTPUT_STALL: Duration = Duration::from_millis(200);
 pub(super) struct LocalPressure {
     /// A delivery of the message being routed found this connection's output full.
     pub full_output: Option<ConnId>,
-    /// Publisher → the output it waits for.
-    waits: FxHashMap<ConnId, OutputWait>,
+    /// Publisher → the connection whose output it waits for.
+    waits: FxHashMap<ConnId, ConnId>,
     /// Sessions whose deliveries from other shards wait in the inbox, and for which output.
-    held_for: FxHashMap<SessionKey, OutputWait>,
-    /// Outputs that did not shrink for [`OUTPUT_STALL`] while a publisher waited: nobody
-    /// waits for them again until they drain.
+    held_for: FxHashMap<SessionKey, ConnId>,
+    /// Outputs waited for → when their client last took bytes from them.
+    progress: FxHashMap<ConnId, Instant>,
+    /// Outputs their client took nothing from for [`OUTPUT_STALL`] while somebody waited:
+    /// nobody waits for them again until they drain.
     pub stalled: FxHashSet<ConnId>,
-}
-
-struct OutputWait {
-    on: ConnId,
-    /// Its length when last seen shrinking, and when.
-    len: usize,
-    since: Instant,
 }
 
 /// How long a pressing session may go without progress before it is ignored.
@@ -192,22 +189,23 @@ impl Broker {
         if !publishes || on == conn {
             return;
         }
-        let len = self.conns.get(&on).map_or(0, |c| c.out.len());
-        self.local.waits.entry(conn).or_insert(OutputWait {
-            on,
-            len,
-            since: now,
-        });
+        self.local.waits.entry(conn).or_insert(on);
+        self.local.progress.entry(on).or_insert(now);
     }
 
-    /// Whether `conn` still waits for an output (ending the wait when it need not).
-    fn waits_for_output(&mut self, conn: ConnId, now: Instant) -> bool {
-        let Some(mut wait) = self.local.waits.remove(&conn) else {
+    /// Whether `conn` still waits for an output (ending the wait when it need not). While it
+    /// waits its further packets stay unread (`Broker::input`), so that one read of many
+    /// messages cannot overflow the queue the wait protects.
+    pub(super) fn waits_for_output(&mut self, conn: ConnId, now: Instant) -> bool {
+        if self.local.waits.is_empty() {
+            return false;
+        }
+        let Some(on) = self.local.waits.remove(&conn) else {
             return false;
         };
-        let waiting = self.still_full(&mut wait, now);
+        let waiting = self.still_full(on, now);
         if waiting {
-            self.local.waits.insert(conn, wait);
+            self.local.waits.insert(conn, on);
         }
         waiting
     }
@@ -217,7 +215,7 @@ impl Broker {
     pub(super) fn release_holds(&mut self, now: Instant) -> bool {
         let mut holds = std::mem::take(&mut self.local.held_for);
         let before = holds.len();
-        holds.retain(|_, wait| self.still_full(wait, now));
+        holds.retain(|_, &mut on| self.still_full(on, now));
         let released = holds.len() < before;
         self.local.held_for = holds;
         released
@@ -225,15 +223,8 @@ impl Broker {
 
     /// Deliveries from other shards for `key` wait until `conn`'s output drains.
     pub(super) fn hold_for(&mut self, key: SessionKey, conn: ConnId, now: Instant) {
-        let len = self.conns.get(&conn).map_or(0, |c| c.out.len());
-        self.local.held_for.insert(
-            key,
-            OutputWait {
-                on: conn,
-                len,
-                since: now,
-            },
-        );
+        self.local.held_for.insert(key, conn);
+        self.local.progress.entry(conn).or_insert(now);
     }
 
     /// Ends one session's hold.
@@ -255,36 +246,50 @@ impl Broker {
         !self.local.held_for.is_empty()
     }
 
-    /// Whether the output a wait is for is still over half the high water and shrank within
-    /// [`OUTPUT_STALL`]; if it stopped shrinking, it is stalled.
-    fn still_full(&mut self, wait: &mut OutputWait, now: Instant) -> bool {
-        let Some(len) = self
+    /// Whether the output `on` is still over half the high water and its client took bytes
+    /// from it within [`OUTPUT_STALL`]; if it took none, the output is stalled.
+    fn still_full(&mut self, on: ConnId, now: Instant) -> bool {
+        let full = self
             .conns
-            .get(&wait.on)
-            .map(|c| c.out.len())
-            .filter(|&len| len >= OUTPUT_HIGH_WATER / 2)
-        else {
+            .get(&on)
+            .is_some_and(|c| c.out.len() >= OUTPUT_HIGH_WATER / 2);
+        if !full {
+            self.local.progress.remove(&on);
             return false;
-        };
-        if len < wait.len {
-            wait.len = len;
-            wait.since = now;
         }
-        if now.saturating_duration_since(wait.since) < OUTPUT_STALL {
+        let last = *self.local.progress.entry(on).or_insert(now);
+        if now.saturating_duration_since(last) < OUTPUT_STALL {
             return true;
         }
         log::debug!(
             "Client {} is not reading; its output no longer holds publishers back.",
-            self.describe(wait.on)
+            self.describe(on)
         );
-        self.local.stalled.insert(wait.on);
+        self.local.progress.remove(&on);
+        self.local.stalled.insert(on);
         false
+    }
+
+    /// The shell wrote some of `conn`'s output to its socket, not all: its client is reading,
+    /// and queued deliveries may take the room (until the high water), so that later ones,
+    /// which queue behind them, find the output full and make their publishers wait.
+    pub fn output_taken(&mut self, conn: ConnId, now: Instant) {
+        if let Some(last) = self.local.progress.get_mut(&conn) {
+            *last = now;
+        }
+        let slot = self.conns.get(&conn).and_then(|c| c.session);
+        if let Some(slot) =
+            slot.filter(|&s| self.sessions.get(s).is_some_and(|s| s.queue_len() > 0))
+        {
+            self.pump(slot, now);
+        }
     }
 
     /// The connection is gone from this shard: it waits for nothing, and nobody for it
     /// (waits for it end when next looked at).
     pub(super) fn forget_output_waits(&mut self, conn: ConnId) {
         self.local.waits.remove(&conn);
+        self.local.progress.remove(&conn);
         self.local.stalled.remove(&conn);
     }
 

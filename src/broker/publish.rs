@@ -327,7 +327,11 @@ impl Broker {
                 false
             }
             Some((id, c)) => {
-                if c.out.len() >= OUTPUT_HIGH_WATER && !self.local.stalled.contains(&id) {
+                // Full, or nearly and with deliveries queued ahead of this one: its
+                // publisher waits for the output to drain to half (`pressure.rs`).
+                let full = c.out.len() >= OUTPUT_HIGH_WATER
+                    || (c.out.len() >= OUTPUT_HIGH_WATER / 2 && session.queue_len() > 0);
+                if full && !self.local.stalled.contains(&id) {
                     self.local.full_output = Some(id);
                 }
                 c.out.len() < OUTPUT_HIGH_WATER

@@ -274,6 +274,9 @@ impl Worker {
     /// event for nothing. `to_end` (the FIN was signalled, or we cannot tell) reads on until
     /// the end or `WouldBlock`.
     fn read(&mut self, conn: ConnId, to_end: bool, now: Instant) {
+        if !self.read_leftover(conn, now) {
+            return;
+        }
         let mut budget = READ_BUDGET;
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
@@ -335,6 +338,29 @@ impl Worker {
         }
     }
 
+    /// Hands the core whole packets left in the connection's own buffer: it stops in the
+    /// middle of a read when the connection must wait (`Broker::input`). False when the
+    /// connection is gone or must wait again (it is then read again later).
+    fn read_leftover(&mut self, conn: ConnId, now: Instant) -> bool {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        if c.input.is_empty() {
+            return true;
+        }
+        let mut input = std::mem::take(&mut c.input);
+        self.broker.input(conn, &mut input, now);
+        self.keep_leftover(conn, true, input);
+        if !self.broker.has_conn(conn) {
+            return false;
+        }
+        if self.broker.reads_paused(conn, now) {
+            self.read_again.push(conn);
+            return false;
+        }
+        true
+    }
+
     /// Puts the bytes the core left (a partial packet, or what follows a CONNECT that moves
     /// the connection to another shard) where the next read continues them.
     fn keep_leftover(&mut self, conn: ConnId, own: bool, mut input: BytesMut) {
@@ -383,13 +409,17 @@ impl Worker {
             return;
         };
         let mut failed = false;
+        let mut took = false;
         while !out.is_empty() {
             match c.stream.write(out) {
                 Ok(0) => {
                     failed = true;
                     break;
                 }
-                Ok(n) => out.advance(n),
+                Ok(n) => {
+                    out.advance(n);
+                    took = true;
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
@@ -424,6 +454,8 @@ impl Worker {
                 *out = BytesMut::new();
             }
             self.broker.output_drained(conn, now);
+        } else if took {
+            self.broker.output_taken(conn, now);
         }
     }
 

@@ -326,6 +326,21 @@ impl World {
         c.received.split().to_vec()
     }
 
+    /// The client reads up to `bytes` of its output (a shell writing part of it); the rest
+    /// stays. Returns the bytes read.
+    pub fn read_part(&mut self, conn: ConnId, bytes: usize) -> Vec<u8> {
+        let conn = self.resolve(conn);
+        let now = self.now();
+        let shard = self.clients[&conn].shard;
+        let Some(out) = self.brokers[shard].output(conn) else {
+            return Vec::new();
+        };
+        let part = out.split_to(bytes.min(out.len())).to_vec();
+        self.brokers[shard].output_taken(conn, now);
+        self.settle();
+        part
+    }
+
     /// Moves the core's output buffer to the client; true when there was something.
     fn take_output(&mut self, conn: ConnId) -> bool {
         let Some(c) = self.clients.get_mut(&conn) else {

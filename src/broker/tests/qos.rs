@@ -492,3 +492,77 @@ fn an_output_that_does_not_shrink_stops_holding_its_publisher_back() {
     w.publish(p, msg("t", &payload));
     assert!(!w.paused(p), "drained: below the high water again");
 }
+
+#[test]
+fn an_output_its_client_reads_holds_publishers_back_however_full_it_stays() {
+    let mut w = World::new();
+    let (s, p) = pair(&mut w, 0);
+    let payload = "x".repeat(1024);
+    let mut sent = 0;
+    while !w.paused(p) {
+        w.publish(p, msg("t", &payload));
+        sent += 1;
+        assert!(sent < 1000, "the publisher was never held back");
+    }
+    // Other publishers take turns refilling what the client reads: the output is no
+    // shorter at any look than when `p` began to wait, yet the client is reading.
+    let mut read = 0;
+    for step in 1..=8u64 {
+        w.at_millis(step * 50);
+        read += w.read_part(s, 64 * 1024).len();
+        let other = w.online(0, &format!("other-{step}"), V311, true);
+        for _ in 0..100 {
+            w.publish(other, msg("t", &payload));
+            sent += 1;
+            if w.paused(other) {
+                break;
+            }
+        }
+        assert!(
+            w.paused(other),
+            "at {} ms, nobody waits for the output",
+            step * 50
+        );
+        assert!(w.paused(p), "at {} ms, the client still reading", step * 50);
+    }
+    assert_eq!(w.dropped(), 0);
+    // All of it arrives once the client reads the rest.
+    let rest = w.recv_bytes(s).len();
+    let got = w.recv(s).len();
+    assert!(
+        read + rest >= (sent - got) * 1024,
+        "read {read} + {rest}, sent {sent}"
+    );
+    assert_eq!(w.dropped(), 0);
+}
+
+#[test]
+fn a_read_of_many_publishes_stops_at_the_one_that_finds_the_output_full() {
+    let settings = Settings {
+        max_queued_messages: 10,
+        ..Settings::default()
+    };
+    let mut w = World::with_settings(settings);
+    let (s, p) = pair(&mut w, 0);
+    let payload = "x".repeat(1024);
+    // One read holding 400 PUBLISHes, more than the output and the queue together take.
+    let mut bytes = BytesMut::new();
+    for i in 0..400 {
+        let packet = Packet::Publish(msg("t", &format!("{i:04}{payload}")));
+        encode_packet(&packet, V311, &mut bytes);
+    }
+    w.send_raw(p, &bytes);
+    assert!(w.paused(p));
+    assert_eq!(w.dropped(), 0, "the rest waits unread");
+    // As a shell does: once the output drained, the bytes left over are handled first.
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        got.extend(w.recv(s));
+        if !w.paused(p) {
+            w.send_raw(p, &[]);
+        }
+    }
+    got.extend(w.recv(s));
+    assert_eq!(got.len(), 400);
+    assert_eq!(w.dropped(), 0);
+}

@@ -245,15 +245,19 @@ fn output_back_pressure_holds_deliveries_in_the_queue() {
     for _ in 0..6 {
         w.publish(p, msg("big", &payload));
     }
-    // Three messages fill the output beyond the high-water mark; the rest wait.
+    // Three messages fill the output beyond the high-water mark; the fourth finds it full
+    // and waits in the queue, and its publisher waits with the last two unread.
     let pending = w.pending_output(s);
     assert!(pending >= OUTPUT_HIGH_WATER, "{pending}");
     assert!(pending < OUTPUT_HIGH_WATER + 100 * 1024, "{pending}");
-    assert_eq!(w.session(0, "sub").unwrap().queue_len(), 3);
+    assert_eq!(w.session(0, "sub").unwrap().queue_len(), 1);
+    assert!(w.paused(p));
     assert_eq!(w.dropped(), 0);
-    // Draining the output lets the queued ones out.
+    // Draining the output lets the queued one out, and the publisher is read again.
     assert_eq!(w.recv(s).len(), 3);
     assert!(w.session(0, "sub").unwrap().queue_len() == 0);
+    assert!(!w.paused(p));
+    w.send_raw(p, &[]);
     assert_eq!(w.recv(s), vec![msg("big", &payload).packet(); 3]);
 }
 
