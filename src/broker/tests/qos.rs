@@ -444,18 +444,24 @@ fn a_subscriber_that_never_acknowledges_stops_holding_publishers_back() {
     assert!(!w.paused(p), "a stalled subscriber holds nobody back");
 }
 
+/// Publishes QoS 0 messages on "t" until the publisher is held back; returns how many.
+fn publish_until_held_back(w: &mut World, p: ConnId, payload: &str) -> usize {
+    let mut sent = 0;
+    while !w.paused(p) {
+        w.publish(p, msg("t", payload));
+        sent += 1;
+        assert!(sent < 1000, "the publisher was never held back");
+    }
+    sent
+}
+
 #[test]
 fn a_full_output_holds_back_the_publisher_that_feeds_it_until_it_drains() {
     let mut w = World::new();
     let (s, p) = pair(&mut w, 0);
     let payload = "x".repeat(1024);
     // The subscriber reads nothing: its output fills up to the high water.
-    let mut sent = 0;
-    while !w.paused(p) {
-        w.publish(p, msg("t", &payload));
-        sent += 1;
-        assert!(sent < 1000, "the publisher was never held back");
-    }
+    let sent = publish_until_held_back(&mut w, p, &payload);
     assert!(w.pending_output(s) >= crate::broker::OUTPUT_HIGH_WATER);
     assert!(!w.paused(s), "the subscriber itself is read");
     // It reads (the last message was queued, and follows once the output drained): the
@@ -498,12 +504,7 @@ fn an_output_its_client_reads_holds_publishers_back_however_full_it_stays() {
     let mut w = World::new();
     let (s, p) = pair(&mut w, 0);
     let payload = "x".repeat(1024);
-    let mut sent = 0;
-    while !w.paused(p) {
-        w.publish(p, msg("t", &payload));
-        sent += 1;
-        assert!(sent < 1000, "the publisher was never held back");
-    }
+    let mut sent = publish_until_held_back(&mut w, p, &payload);
     // Other publishers take turns refilling what the client reads: the output is no
     // shorter at any look than when `p` began to wait, yet the client is reading.
     let mut read = 0;
@@ -511,18 +512,7 @@ fn an_output_its_client_reads_holds_publishers_back_however_full_it_stays() {
         w.at_millis(step * 50);
         read += w.read_part(s, 64 * 1024).len();
         let other = w.online(0, &format!("other-{step}"), V311, true);
-        for _ in 0..100 {
-            w.publish(other, msg("t", &payload));
-            sent += 1;
-            if w.paused(other) {
-                break;
-            }
-        }
-        assert!(
-            w.paused(other),
-            "at {} ms, nobody waits for the output",
-            step * 50
-        );
+        sent += publish_until_held_back(&mut w, other, &payload);
         assert!(w.paused(p), "at {} ms, the client still reading", step * 50);
     }
     assert_eq!(w.dropped(), 0);
