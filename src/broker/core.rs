@@ -541,15 +541,6 @@ impl Broker {
         self.conns.get_mut(&conn).map(|c| &mut c.out)
     }
 
-    /// The shell drained the output buffer: queued deliveries may go out now.
-    pub fn output_drained(&mut self, conn: ConnId, now: Instant) {
-        self.local.stalled.remove(&conn);
-        if let Some(slot) = self.conns.get(&conn).and_then(|c| c.session) {
-            self.pump(slot, now);
-            self.note_progress(slot, now);
-        }
-    }
-
     /// Clean shutdown: every connected client is closed, wills are published.
     pub fn shutdown(&mut self, now: Instant) {
         let conns: Vec<ConnId> = self.conns.keys().copied().collect();

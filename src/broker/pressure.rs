@@ -270,6 +270,15 @@ impl Broker {
         false
     }
 
+    /// The shell drained the output buffer: queued deliveries may go out now.
+    pub fn output_drained(&mut self, conn: ConnId, now: Instant) {
+        self.local.stalled.remove(&conn);
+        if let Some(slot) = self.conns.get(&conn).and_then(|c| c.session) {
+            self.pump(slot, now);
+            self.note_progress(slot, now);
+        }
+    }
+
     /// The shell wrote some of `conn`'s output to its socket, not all: its client is reading,
     /// and queued deliveries may take the room (until the high water), so that later ones,
     /// which queue behind them, find the output full and make their publishers wait.
