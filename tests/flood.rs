@@ -47,7 +47,7 @@ fn a_qos0_flood_from_many_publishers_into_one_subscriber_loses_nothing() {
         .map(|i| thread::spawn(move || publisher(port, i)))
         .collect();
     // Per publisher, the next number expected.
-    let mut next = vec![0u32; PUBLISHERS];
+    let mut next = [0u32; PUBLISHERS];
     let mut got = 0usize;
     let total = PUBLISHERS * MESSAGES as usize;
     while got < total {
