@@ -270,9 +270,11 @@ impl Broker {
         false
     }
 
-    /// The shell drained the output buffer: queued deliveries may go out now.
+    /// The shell drained the output buffer: queued deliveries may go out now, and the next
+    /// wait for this output starts its own clock.
     pub fn output_drained(&mut self, conn: ConnId, now: Instant) {
         self.local.stalled.remove(&conn);
+        self.local.progress.remove(&conn);
         if let Some(slot) = self.conns.get(&conn).and_then(|c| c.session) {
             self.pump(slot, now);
             self.note_progress(slot, now);

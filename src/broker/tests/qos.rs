@@ -556,3 +556,21 @@ fn a_read_of_many_publishes_stops_at_the_one_that_finds_the_output_full() {
     assert_eq!(got.len(), 400);
     assert_eq!(w.dropped(), 0);
 }
+
+#[test]
+fn a_new_wait_on_an_output_that_drained_starts_its_own_clock() {
+    let mut w = World::new();
+    let (s, p) = pair(&mut w, 0);
+    let payload = "x".repeat(1024);
+    publish_until_held_back(&mut w, p, &payload);
+    // The waiting publisher leaves; the subscriber then reads everything.
+    w.disconnect(p);
+    while !w.recv(s).is_empty() {}
+    // Long after, a new flood: its publisher waits as the first did, whatever the time
+    // since the first wait began.
+    w.at_millis(1000);
+    let q = w.online(0, "pub2", V311, true);
+    publish_until_held_back(&mut w, q, &payload);
+    assert!(w.paused(q));
+    assert_eq!(w.dropped(), 0);
+}
