@@ -66,7 +66,7 @@ impl Broker {
                         registry.insert(client_id.clone(), self.claim());
                     }
                     drop(registry);
-                    if self.settings.placement && self.shared.loads.len() > 1 {
+                    if self.places_clients() {
                         log::debug!(
                             "New client {client_id} placed on worker {} (its packets come from \
                              CPU {}).",

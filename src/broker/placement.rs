@@ -364,32 +364,42 @@ impl Broker {
     /// empty. Connections still awaiting their CONNECT do not count, so clients spread
     /// however the threads happen to win the race to accept.
     pub(super) fn home_shard(&self, source_cpu: Option<u16>) -> Option<u16> {
-        if !self.settings.placement || self.shared.loads.len() < 2 {
+        if !self.places_clients() {
             return None;
         }
-        // Clients each shard holds or has on the way.
-        let held = |i: usize| {
-            let l = &self.shared.loads[i];
-            let clients = if i == usize::from(self.shard) {
-                self.placement.clients
-            } else {
-                l.clients.load(Ordering::Relaxed)
-            };
-            clients + l.incoming.load(Ordering::Relaxed)
-        };
-        let shards = self.shared.loads.len();
-        let fewest = (0..shards).map(held).min().unwrap_or(0);
+        // Clients each shard holds or has on the way, read once (other shards change them).
+        let here = usize::from(self.shard);
+        let held: Vec<usize> = self
+            .shared
+            .loads
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let clients = if i == here {
+                    self.placement.clients
+                } else {
+                    l.clients.load(Ordering::Relaxed)
+                };
+                clients + l.incoming.load(Ordering::Relaxed)
+            })
+            .collect();
+        // The emptiest shard, this one when it is as empty as any.
+        let (emptiest, fewest) = held
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by_key(|&(i, n)| (n, i != here))
+            .unwrap_or((here, 0));
         let home = source_cpu
-            .map(|cpu| usize::from(cpu) % shards)
-            .filter(|&home| held(home) <= fewest + fewest / 8 + HOME_SLACK);
-        let to = home.unwrap_or_else(|| {
-            if held(usize::from(self.shard)) > fewest {
-                (0..shards).find(|&i| held(i) == fewest).unwrap_or(0)
-            } else {
-                usize::from(self.shard)
-            }
-        });
-        (to != usize::from(self.shard)).then_some(to as u16)
+            .map(|cpu| usize::from(cpu) % held.len())
+            .filter(|&home| held[home] <= fewest + fewest / 8 + HOME_SLACK);
+        let to = home.unwrap_or(emptiest);
+        (to != here).then_some(to as u16)
+    }
+
+    /// Whether new clients are placed at all (placement on, more than one shard).
+    pub(super) fn places_clients(&self) -> bool {
+        self.settings.placement && self.shared.loads.len() > 1
     }
 
     /// Each tick: this shard's load over the time since the last.

@@ -30,9 +30,7 @@ impl Stream {
             Stream::Unix(_) => Ok(()),
         }
     }
-}
 
-impl Stream {
     /// The CPU the kernel last processed this connection's incoming packets on
     /// (`SO_INCOMING_CPU`): the client thread's CPU over loopback, the receiving queue's
     /// with a network card. Linux only; unknown elsewhere and for Unix sockets.
